@@ -1,0 +1,1 @@
+"""Generated gRPC stubs of ordermesh.v1 (do not edit; see ordermesh/api/generate.py)."""
