@@ -1,0 +1,106 @@
+"""The storage contract the order service layer is written against (SQL backends implement it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from ordermesh.audit import OrderEvent, SealedEvent
+from ordermesh.order import Order
+from ordermesh.shard import ShardKey
+from ordermesh.status import OrderStatus
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """Keyset page of one tenant's orders in one zone, newest first ((create_time_us, order_id) desc)."""
+
+    tenant: str
+    zone: str
+    limit: int
+    statuses: frozenset[OrderStatus] = frozenset()
+    created_after_us: int | None = None  # inclusive
+    created_before_us: int | None = None  # exclusive
+    after: tuple[int, str] | None = None  # (create_time_us, order_id) of the last row of the previous page
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """What an idempotency key remembers: which request it was, and the answer given."""
+
+    fingerprint: str
+    payload: bytes
+
+
+class OrderRepository(Protocol):
+    def add(self, order: Order) -> None: ...
+
+    def get(self, tenant: str, order_id: str) -> Order | None:
+        """None for unknown ids and for other tenants' orders alike."""
+        ...
+
+    def save_status(self, order: Order, previous_version: int) -> None:
+        """Writes status/version/update_time; raises StaleVersion if the row is not at previous_version."""
+        ...
+
+    def list(self, query: ListQuery) -> Sequence[Order]: ...
+
+
+class EventLog(Protocol):
+    def append(self, event: OrderEvent) -> None:
+        """Adds an unsealed event (no chain position yet) in the caller's transaction."""
+        ...
+
+    def read(
+        self, shard: ShardKey, after_sequence: int, limit: int, order_id: str | None = None
+    ) -> Sequence[SealedEvent]:
+        """Sealed events of a shard with sequence > after_sequence, in chain order."""
+        ...
+
+
+class IdempotencyStore(Protocol):
+    def lookup(self, tenant: str, method: str, request_id: str) -> StoredResponse | None: ...
+
+    def save(
+        self,
+        tenant: str,
+        method: str,
+        request_id: str,
+        response: StoredResponse,
+        now_us: int,
+        expires_us: int,
+    ) -> None: ...
+
+
+class ShardEpochs(Protocol):
+    def current(self, shard: ShardKey) -> int:
+        """The shard's epoch in the zone database (0 when it was never placed)."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    orders: OrderRepository
+    events: EventLog
+    idempotency: IdempotencyStore
+    epochs: ShardEpochs
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The epoch this instance holds for the shard it is about to write; checked inside the transaction."""
+
+    shard: ShardKey
+    epoch: int
+
+
+class TransactionRunner(Protocol):
+    def run(
+        self, work: Callable[[UnitOfWork], T], *, fence: Fence | None = None, read_only: bool = False
+    ) -> T:
+        """Runs work in one SERIALIZABLE transaction and commits it; re-runs the WHOLE transaction on
+        serialization failures (40001, also at COMMIT) with bounded jittered backoff, then raises
+        Contention. With a fence, first checks the shard's epoch == fence.epoch, else raises Fenced."""
+        ...
