@@ -1,1 +1,1 @@
-"""router package."""
+"""The router: routing and residency policy, placement directory, forwarding, failover."""
