@@ -185,6 +185,8 @@ def _database_url(value: Any, at: str, base_dir: Path | None) -> str:
 def _country_map(raw: Any, at: str, zones: Mapping[str, Zone]) -> dict[str, str]:
     out: dict[str, str] = {}
     for country, zone in _mapping(raw, at).items():
+        if isinstance(country, bool):
+            raise TopologyError(f"{at}.{country}", 'a country code read as a YAML boolean: quote it ("NO")')
         if not isinstance(country, str) or not is_country(country):
             raise TopologyError(f"{at}.{country}", "not an ISO 3166-1 alpha-2 country code")
         if zone not in zones:
