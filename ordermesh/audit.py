@@ -106,6 +106,8 @@ def verify_chain(shard: ShardKey, sealed: Iterable[SealedEvent]) -> ChainReport:
     expected_seq, prev = 1, GENESIS_HASH
     checked = 0
     for s in sealed:
+        if s.event.shard != shard:
+            return ChainReport(shard, checked, False, s.sequence, f"event of another shard ({s.event.shard})")
         if s.sequence != expected_seq:
             return ChainReport(
                 shard, checked, False, expected_seq, f"sequence {s.sequence} where {expected_seq} was due"

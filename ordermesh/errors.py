@@ -94,6 +94,14 @@ class ShuttingDown(OrdermeshError):
     """The instance is draining and takes no new calls."""
 
 
+class DatabaseUnavailable(OrdermeshError):
+    """The zone database could not be reached; retry with the same request_id (replays if it did commit)."""
+
+
+class NotLeader(OrdermeshError):
+    """An admin call reached a failover controller that is not the elected leader; ask the leader."""
+
+
 # The one table: error type -> (gRPC status code name, ErrorInfo.reason).
 ERROR_TABLE: dict[type[OrdermeshError], tuple[str, str]] = {
     InvalidArgument: ("INVALID_ARGUMENT", "INVALID_ARGUMENT"),
@@ -108,6 +116,8 @@ ERROR_TABLE: dict[type[OrdermeshError], tuple[str, str]] = {
     Contention: ("ABORTED", "CONTENTION"),
     InsufficientInventory: ("FAILED_PRECONDITION", "INSUFFICIENT_INVENTORY"),
     ShuttingDown: ("UNAVAILABLE", "SHUTTING_DOWN"),
+    DatabaseUnavailable: ("UNAVAILABLE", "DATABASE_UNAVAILABLE"),
+    NotLeader: ("FAILED_PRECONDITION", "NOT_LEADER"),
 }
 
 ERROR_BY_REASON: dict[str, type[OrdermeshError]] = {reason: cls for cls, (_, reason) in ERROR_TABLE.items()}

@@ -35,7 +35,7 @@ def new_order_id(zone: str, bucket: int, token_bytes: TokenSource = secrets.toke
         value, digit = divmod(value, 32)
         chars.append(_ALPHABET[digit])
     order_id = f"{zone}-{bucket}-{''.join(reversed(chars))}"
-    if not ORDER_ID.match(order_id):
+    if not ORDER_ID.fullmatch(order_id):
         raise ValueError(f"zone name cannot be used in an order id: {zone!r}")
     return order_id
 
@@ -44,7 +44,7 @@ def parse_order_id(text: str, field_path: str = "order_id") -> OrderIdParts:
     """Splits an id into its parts; a malformed id is INVALID_ARGUMENT naming the field."""
     if not text:
         raise InvalidArgument.single(field_path, "required")
-    match = ORDER_ID.match(text)
+    match = ORDER_ID.fullmatch(text)
     if match is None:
         shown = text if len(text) <= 64 else text[:61] + "..."
         raise InvalidArgument.single(field_path, f"not an order id: {shown!r} (want zone-bucket-token)")

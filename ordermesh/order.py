@@ -15,7 +15,7 @@ MAX_QUANTITY = 1_000_000
 MAX_REASON = 500
 SKU = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
 REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
-_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]*$")
+_PRINTABLE = re.compile(r"[^\x00-\x1f\x7f-\x9f]*")  # no C0/C1 control characters, DEL
 
 
 @dataclass(frozen=True)
@@ -74,14 +74,16 @@ class Order:
         return cls(order_id, tenant, zone, bucket, draft.customer, draft.lines, INITIAL, 1, now_us, now_us)
 
     def check_version(self, expected_version: int = 0, etag: str = "") -> None:
-        """Optimistic concurrency: refuse when the caller's view is stale (0 / "" means no check)."""
-        if etag:
-            if etag != self.etag:
-                raise StaleVersion(
-                    f"etag {etag} is stale: order {self.order_id} is at {self.etag}",
-                    {"current_version": str(self.version)},
-                )
-        elif expected_version and expected_version != self.version:
+        """Optimistic concurrency: refuse when the caller's view is stale (0 / "" means no check).
+
+        When both are given both must match: a precondition the caller sent is never ignored.
+        """
+        if etag and etag != self.etag:
+            raise StaleVersion(
+                f"etag {etag} is stale: order {self.order_id} is at {self.etag}",
+                {"current_version": str(self.version)},
+            )
+        if expected_version and expected_version != self.version:
             raise StaleVersion(
                 f"expected version {expected_version}, order {self.order_id} is at version {self.version}",
                 {"current_version": str(self.version)},
@@ -110,7 +112,7 @@ def validate_draft(draft: OrderDraft) -> OrderDraft:
     cust = draft.customer
     if not cust.customer_id:
         bad.append(FieldViolation("customer.customer_id", "required"))
-    elif len(cust.customer_id) > 128 or not _PRINTABLE.match(cust.customer_id):
+    elif len(cust.customer_id) > 128 or not _PRINTABLE.fullmatch(cust.customer_id):
         bad.append(FieldViolation("customer.customer_id", "1..128 characters, no control characters"))
     if not cust.country:
         bad.append(FieldViolation("customer.country", "required"))
@@ -130,11 +132,13 @@ def validate_draft(draft: OrderDraft) -> OrderDraft:
 def _line_violations(lines: tuple[OrderLine, ...]) -> list[FieldViolation]:
     bad: list[FieldViolation] = []
     seen: dict[str, int] = {}
-    currency = lines[0].unit_price.currency
+    # Lines are compared with the first line whose currency is valid, so one bad code is reported
+    # once, at its own line, rather than as a mismatch on every good line after it.
+    currency = next((ln.unit_price.currency for ln in lines if is_currency(ln.unit_price.currency)), "")
     total = 0
     for i, line in enumerate(lines):
         at = f"lines[{i}]"
-        if not SKU.match(line.sku):
+        if not SKU.fullmatch(line.sku):
             bad.append(FieldViolation(f"{at}.sku", "1..64 of A-Z a-z 0-9 . _ : / -, starting alphanumeric"))
         elif line.sku in seen:
             bad.append(FieldViolation(f"{at}.sku", f"same sku as lines[{seen[line.sku]}]; merge them"))
@@ -157,10 +161,10 @@ def _line_violations(lines: tuple[OrderLine, ...]) -> list[FieldViolation]:
 
 
 def validate_request_id(request_id: str, field_path: str = "request_id") -> None:
-    if not REQUEST_ID.match(request_id):
+    if not REQUEST_ID.fullmatch(request_id):
         raise InvalidArgument.single(field_path, "required: 1..128 printable ASCII characters, no spaces")
 
 
 def validate_reason(reason: str, field_path: str = "reason") -> None:
-    if len(reason) > MAX_REASON or not _PRINTABLE.match(reason):
+    if len(reason) > MAX_REASON or not _PRINTABLE.fullmatch(reason):
         raise InvalidArgument.single(field_path, f"at most {MAX_REASON} characters, no control characters")

@@ -8,16 +8,17 @@ from dataclasses import dataclass
 
 _NAME = re.compile(r"^[a-z][a-z0-9]{0,15}$")
 _TENANT = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
+_BUCKET = re.compile(r"0|[1-9][0-9]*")  # ASCII only: str.isdigit() also takes "²"
 
 
 def is_zone_name(value: str) -> bool:
     """Zone and region-free names: lowercase letters and digits, starting with a letter, <= 16 chars."""
-    return bool(_NAME.match(value))
+    return bool(_NAME.fullmatch(value))
 
 
 def is_tenant_name(value: str) -> bool:
     """Tenant names: lowercase letters, digits and '-', starting with a letter, 2..40 chars."""
-    return bool(_TENANT.match(value))
+    return bool(_TENANT.fullmatch(value))
 
 
 def stable_bucket(tenant: str, buckets_per_zone: int) -> int:
@@ -42,7 +43,12 @@ class ShardKey:
     @classmethod
     def parse(cls, text: str) -> ShardKey:
         parts = text.split("/")
-        if len(parts) != 3 or not parts[2].isdigit():
+        if (
+            len(parts) != 3
+            or not is_tenant_name(parts[0])
+            or not is_zone_name(parts[1])
+            or not _BUCKET.fullmatch(parts[2])
+        ):
             raise ValueError(f"not a shard key: {text!r} (want tenant/zone/bucket)")
         return cls(parts[0], parts[1], int(parts[2]))
 

@@ -124,10 +124,7 @@ def parse_topology(data: Any, base_dir: Path | None = None) -> Topology:
     tenants = _tenants(_mapping(root.get("tenants", {}), "tenants"), zones)
     routers = _routers(root.get("routers", []))
     coordinator = _str(root.get("coordinator", "memory"), "coordinator")
-    endpoints = [r.endpoint for z in zones.values() for r in z.regions] + [r.endpoint for r in routers]
-    dupes = {e for e in endpoints if endpoints.count(e) > 1}
-    if dupes:
-        raise TopologyError("zones", f"endpoint used twice: {sorted(dupes)[0]}")
+    _unique_endpoints(zones, routers)
     return Topology(name, buckets, zones, countries, tenants, routers, coordinator)
 
 
@@ -149,7 +146,7 @@ def _zones(raw: Mapping[str, Any], base_dir: Path | None) -> dict[str, Zone]:
         regions = []
         for rname, rval in rraw.items():
             rat = f"{at}.regions.{rname}"
-            if not isinstance(rname, str) or not _REGION.match(rname):
+            if not isinstance(rname, str) or not _REGION.fullmatch(rname):
                 raise TopologyError(rat, "region names are 2..32 of a-z 0-9 -, starting with a letter")
             if rname in seen_regions:
                 raise TopologyError(rat, "region defined twice (a region belongs to exactly one zone)")
@@ -189,7 +186,7 @@ def _country_map(raw: Any, at: str, zones: Mapping[str, Zone]) -> dict[str, str]
             raise TopologyError(f"{at}.{country}", 'a country code read as a YAML boolean: quote it ("NO")')
         if not isinstance(country, str) or not is_country(country):
             raise TopologyError(f"{at}.{country}", "not an ISO 3166-1 alpha-2 country code")
-        if zone not in zones:
+        if not isinstance(zone, str) or zone not in zones:  # a list or mapping here is not hashable
             raise TopologyError(f"{at}.{country}", f"unknown zone {zone!r}")
         out[country] = zone
     return out
@@ -207,12 +204,17 @@ def _tenants(raw: Mapping[str, Any], zones: Mapping[str, Zone]) -> dict[str, Ten
         if not isinstance(allowed, list) or not allowed:
             raise TopologyError(f"{at}.zones", "a non-empty list of zone names")
         for z in allowed:
-            if z not in zones:
+            if not isinstance(z, str) or z not in zones:
                 raise TopologyError(f"{at}.zones", f"unknown zone {z!r}")
         keys = tmap.get("api_key_sha256", [])
-        if not isinstance(keys, list) or not all(isinstance(k, str) and _SHA256.match(k) for k in keys):
+        if not isinstance(keys, list) or not all(isinstance(k, str) and _SHA256.fullmatch(k) for k in keys):
             raise TopologyError(f"{at}.api_key_sha256", "a list of lowercase hex SHA-256 digests")
         overrides = _country_map(tmap.get("country_overrides", {}), f"{at}.country_overrides", zones)
+        for country, zone in overrides.items():
+            if zone not in allowed:
+                raise TopologyError(
+                    f"{at}.country_overrides.{country}", f"zone {zone!r} is not in the tenant's zones"
+                )
         tenants[tname] = Tenant(tname, frozenset(allowed), frozenset(keys), overrides)
     return tenants
 
@@ -233,9 +235,22 @@ def _routers(raw: Any) -> tuple[Router, ...]:
     return tuple(out)
 
 
+def _unique_endpoints(zones: Mapping[str, Zone], routers: tuple[Router, ...]) -> None:
+    """Two servers cannot listen on one address; the error names the second use and the first."""
+    first_use: dict[str, str] = {}
+    uses = [
+        (f"zones.{r.zone}.regions.{r.name}.endpoint", r.endpoint) for z in zones.values() for r in z.regions
+    ]
+    uses += [(f"routers[{i}].endpoint", r.endpoint) for i, r in enumerate(routers)]
+    for at, endpoint in uses:
+        if endpoint in first_use:
+            raise TopologyError(at, f"endpoint {endpoint} is already used by {first_use[endpoint]}")
+        first_use[endpoint] = at
+
+
 def _endpoint(value: Any, at: str) -> str:
     text = _str(value, at)
-    if not _ENDPOINT.match(text) or not 1 <= int(text.rsplit(":", 1)[1]) <= 65535:
+    if not _ENDPOINT.fullmatch(text) or not 1 <= int(text.rsplit(":", 1)[1]) <= 65535:
         raise TopologyError(at, f"want host:port, got {text!r}")
     return text
 
