@@ -1,0 +1,140 @@
+"""Authentication interceptor: the tenant comes from call credentials (the API key), never from a request.
+
+Deny by default: every method needs a known key except the health and reflection services, which
+stock tools call without one. A missing or unknown key is UNAUTHENTICATED (rich status); the
+principal of an accepted call is handed to the servicer through a context variable that is set
+inside the handler itself, so it is visible to exactly that call.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import grpc
+from grpc import aio
+
+from ordermesh.errors import Unauthenticated
+from ordermesh.rpc_errors import to_rpc_status
+from ordermesh.topology import Topology
+from region_service.orders import Principal
+
+log = logging.getLogger(__name__)
+
+EXEMPT_PREFIXES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
+MAX_KEY = 256
+
+_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "ordermesh_principal", default=None
+)
+
+
+def current_principal() -> Principal:
+    """The authenticated caller of the running call (UNAUTHENTICATED if the interceptor did not run)."""
+    who = _principal.get()
+    if who is None:
+        raise Unauthenticated("this call carries no authenticated tenant")
+    return who
+
+
+def api_key_of(metadata: Sequence[Any] | None) -> str:
+    """The key from `x-api-key`, or from `authorization: Bearer <key>`; "" when neither is present."""
+    bearer = ""
+    for item in metadata or ():
+        key, value = item[0], item[1]
+        if not isinstance(value, str):
+            continue
+        if key == "x-api-key":
+            return value.strip()
+        if key == "authorization" and value[:7].lower() == "bearer ":
+            bearer = value[7:].strip()
+    return bearer
+
+
+def authenticate(topology: Topology, metadata: Sequence[Any] | None) -> Principal:
+    key = api_key_of(metadata)
+    if not key:
+        raise Unauthenticated("missing API key: send it as x-api-key metadata")
+    if len(key) > MAX_KEY:
+        raise Unauthenticated("unknown API key")
+    tenant = topology.tenant_for_key(key)
+    if tenant is None:
+        raise Unauthenticated("unknown API key")
+    return Principal(tenant.name, hashlib.sha256(key.encode("utf-8")).hexdigest()[:12])
+
+
+Behavior = Callable[..., Any]
+
+
+def _wrap(handler: grpc.RpcMethodHandler, wrap: Callable[[Behavior], Behavior]) -> grpc.RpcMethodHandler:
+    """The same handler with its behavior wrapped (one of the four kinds is set)."""
+    des, ser = handler.request_deserializer, handler.response_serializer
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(wrap(handler.unary_unary), des, ser)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(wrap(handler.unary_stream), des, ser)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(wrap(handler.stream_unary), des, ser)
+    return grpc.stream_stream_rpc_method_handler(wrap(handler.stream_stream), des, ser)
+
+
+class AuthInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self, topology: Topology) -> None:
+        self.topology = topology
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or method.startswith(EXEMPT_PREFIXES):
+            return handler
+        try:
+            who = authenticate(self.topology, handler_call_details.invocation_metadata)
+        except Unauthenticated as exc:
+            log.info("refused %s: %s", method, exc)
+            status = to_rpc_status(exc)
+            streaming = handler.response_streaming
+
+            def refuse(_behavior: Behavior) -> Behavior:
+                if streaming:
+
+                    async def refuse_stream(_request: Any, context: aio.ServicerContext) -> Any:
+                        await context.abort_with_status(status)
+                        yield  # pragma: no cover  (makes this an async generator)
+
+                    return refuse_stream
+
+                async def refuse_unary(_request: Any, context: aio.ServicerContext) -> Any:
+                    await context.abort_with_status(status)
+
+                return refuse_unary
+
+            return _wrap(handler, refuse)
+
+        def bind(behavior: Behavior) -> Behavior:
+            if handler.response_streaming:
+
+                async def bound_stream(request: Any, context: aio.ServicerContext) -> Any:
+                    _principal.set(who)
+                    async for item in behavior(request, context):
+                        yield item
+
+                return bound_stream
+
+            async def bound_unary(request: Any, context: aio.ServicerContext) -> Any:
+                _principal.set(who)
+                return await behavior(request, context)
+
+            return bound_unary
+
+        return _wrap(handler, bind)

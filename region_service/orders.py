@@ -1,0 +1,306 @@
+"""The order service layer of a region instance: validate, decide residency, then one fenced transaction.
+
+Plain data in, domain objects or stored response payloads out; no gRPC, no SQL. Every write runs in
+one transaction that checks the shard's fencing epoch, writes the change, appends its audit event
+and remembers the idempotency key with the answer, so a retry replays and a zombie writes nothing.
+Page tokens and event cursors are opaque to callers (see region_service.tokens).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ordermesh.audit import EventType, OrderEvent, SealedEvent
+from ordermesh.clock import Clock
+from ordermesh.errors import (
+    FieldViolation,
+    IdempotencyKeyReused,
+    InvalidArgument,
+    NotFound,
+    ResidencyViolation,
+)
+from ordermesh.ids import TokenSource, new_order_id, parse_order_id
+from ordermesh.order import Order, OrderDraft, validate_draft, validate_reason, validate_request_id
+from ordermesh.residency import zone_of_order
+from ordermesh.shard import ShardKey
+from ordermesh.status import OrderStatus
+from ordermesh.topology import Topology
+from region_service.placement import PlacementView, StaticPlacement
+from region_service.ports import Fence, ListQuery, StoredResponse, TransactionRunner, UnitOfWork
+from region_service.tokens import EventCursor, PageToken, filter_hash
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+MAX_ETAG = 64
+DAY_US = 24 * 3600 * 1_000_000
+
+Render = Callable[[Order], bytes]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the tenant resolved from the API key, and a short fingerprint of that key."""
+
+    tenant: str
+    key_id: str
+
+    @property
+    def actor(self) -> str:
+        return f"{self.tenant}:{self.key_id}"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A mutation's answer: the serialized response, and whether it was replayed from the key."""
+
+    payload: bytes
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class Page:
+    orders: Sequence[Order]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """What UpdateOrderStatus / CancelOrder ask for (target None means "cancel")."""
+
+    order_id: str
+    target: OrderStatus | None
+    expected_version: int = 0
+    etag: str = ""
+    reason: str = ""
+
+
+def _collect(checks: Sequence[Callable[[], object]]) -> None:
+    """Runs every check and raises one InvalidArgument with all their violations."""
+    bad: list[FieldViolation] = []
+    for check in checks:
+        try:
+            check()
+        except InvalidArgument as exc:
+            bad.extend(exc.violations)
+    if bad:
+        raise InvalidArgument.of(bad)
+
+
+class OrderBook:
+    """The orders of one region instance's zone, for every tenant that may use that zone."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        region: str,
+        runner: TransactionRunner,
+        clock: Clock,
+        *,
+        token_bytes: TokenSource = secrets.token_bytes,
+        placement: PlacementView | None = None,
+        idempotency_retention_us: int = DAY_US,
+        seal_pending: Callable[[ShardKey], object] | None = None,
+    ) -> None:
+        self.topology = topology
+        self.region = topology.region(region)
+        self.zone = self.region.zone
+        self.runner = runner
+        self.clock = clock
+        self.token_bytes = token_bytes
+        self.placement = placement or StaticPlacement()
+        self.retention_us = idempotency_retention_us
+        self.seal_pending = seal_pending
+
+    # -- writes -------------------------------------------------------------------------------------
+
+    def create(
+        self, who: Principal, request_id: str, fingerprint: str, draft: OrderDraft, render: Render
+    ) -> Reply:
+        _collect([lambda: validate_request_id(request_id), lambda: validate_draft(draft)])
+        decision = zone_of_order(self.topology, who.tenant, draft.customer.country)
+        if decision.zone != self.zone:
+            raise ResidencyViolation(
+                f"orders of customers in {decision.country} belong to zone {decision.zone}; "
+                f"region {self.region.name} serves zone {self.zone} only",
+                {"country": decision.country, "zone": decision.zone, "region": self.region.name},
+            )
+        shard = self.topology.shard(who.tenant, self.zone)
+
+        def work(uow: UnitOfWork) -> Reply:
+            replay = self._replay(uow, who, "CreateOrder", request_id, fingerprint)
+            if replay is not None:
+                return replay
+            now = self.clock.now_us()
+            order_id = new_order_id(self.zone, shard.bucket, self.token_bytes)
+            order = Order.create(order_id, who.tenant, self.zone, shard.bucket, draft, now)
+            uow.orders.add(order)
+            uow.events.append(self._event(shard, order, EventType.CREATED, None, who, "", now))
+            return self._remember(uow, who, "CreateOrder", request_id, fingerprint, render(order), now)
+
+        return self.runner.run(work, fence=self._fence(shard))
+
+    def change_status(
+        self, who: Principal, request_id: str, fingerprint: str, change: StatusChange, render: Render
+    ) -> Reply:
+        method = "CancelOrder" if change.target is None else "UpdateOrderStatus"
+        checks: list[Callable[[], object]] = [
+            lambda: validate_request_id(request_id),
+            lambda: parse_order_id(change.order_id),
+            lambda: validate_reason(change.reason),
+        ]
+        if change.expected_version < 0:
+            checks.append(lambda: _bad("expected_version", "must be >= 0 (0 means no check)"))
+        if len(change.etag) > MAX_ETAG:
+            checks.append(lambda: _bad("etag", f"at most {MAX_ETAG} characters"))
+        _collect(checks)
+        shard = self._shard_of(who, change.order_id)
+
+        def work(uow: UnitOfWork) -> Reply:
+            replay = self._replay(uow, who, method, request_id, fingerprint)
+            if replay is not None:
+                return replay
+            current = uow.orders.get(who.tenant, change.order_id)
+            if current is None:
+                raise NotFound(f"order {change.order_id} not found")
+            current.check_version(change.expected_version, change.etag)
+            now = self.clock.now_us()
+            if change.target is None:
+                updated, kind = current.cancel(now), EventType.CANCELLED
+            else:
+                updated, kind = current.change_status(change.target, now), EventType.STATUS_CHANGED
+            uow.orders.save_status(updated, current.version)
+            uow.events.append(self._event(shard, updated, kind, current.status, who, change.reason, now))
+            return self._remember(uow, who, method, request_id, fingerprint, render(updated), now)
+
+        return self.runner.run(work, fence=self._fence(shard))
+
+    # -- reads --------------------------------------------------------------------------------------
+
+    def get(self, who: Principal, order_id: str) -> Order:
+        parse_order_id(order_id)
+        self._shard_of(who, order_id)
+        order = self.runner.run(lambda uow: uow.orders.get(who.tenant, order_id), read_only=True)
+        if order is None:
+            raise NotFound(f"order {order_id} not found")
+        return order
+
+    def list(
+        self,
+        who: Principal,
+        *,
+        zone: str = "",
+        page_size: int = 0,
+        page_token: str = "",
+        statuses: frozenset[OrderStatus] = frozenset(),
+        created_after_us: int | None = None,
+        created_before_us: int | None = None,
+    ) -> Page:
+        """Newest first. A zone other than this instance's is INVALID_ARGUMENT: a region serves its
+        own zone only (routers send each zone's listing to that zone's regions)."""
+        zone = self._own_zone(zone)
+        if page_size < 0:
+            raise InvalidArgument.single("page_size", "must be >= 0 (0 means the default, 50)")
+        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        digest = filter_hash(who.tenant, zone, statuses, created_after_us, created_before_us)
+        after = PageToken.decode(page_token, digest).after if page_token else None
+        query = ListQuery(who.tenant, zone, size + 1, statuses, created_after_us, created_before_us, after)
+        rows = list(self.runner.run(lambda uow: uow.orders.list(query), read_only=True))
+        if len(rows) <= size:
+            return Page(rows, "")
+        last = rows[size - 1]
+        return Page(rows[:size], PageToken((last.create_time_us, last.order_id), digest).encode())
+
+    def events(
+        self, who: Principal, *, zone: str = "", cursor: str = "", order_id: str = "", limit: int = 200
+    ) -> tuple[ShardKey, int, Sequence[SealedEvent]]:
+        """Sealed events of the caller's shard in `zone` after the cursor: (shard, after, events)."""
+        zone = self._own_zone(zone)
+        shard = self.topology.shard(who.tenant, zone)
+        after = EventCursor.decode(cursor, shard).sequence if cursor else 0
+        if order_id:
+            parse_order_id(order_id)
+            self._shard_of(who, order_id)
+        return shard, after, self.read_events(shard, after, order_id, limit)
+
+    def read_events(self, shard: ShardKey, after: int, order_id: str, limit: int) -> Sequence[SealedEvent]:
+        """Seals what is pending (so a watcher sees fresh writes), then reads one page."""
+        if self.seal_pending is not None:
+            self.seal_pending(shard)
+        return self.runner.run(
+            lambda uow: uow.events.read(shard, after, limit, order_id or None), read_only=True
+        )
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def _own_zone(self, zone: str) -> str:
+        if zone and zone != self.zone:
+            raise InvalidArgument.single("zone", f"this region serves zone {self.zone} only")
+        return self.zone
+
+    def _shard_of(self, who: Principal, order_id: str) -> ShardKey:
+        """The caller's shard that must hold this (well-formed) id; any other shard is NOT_FOUND."""
+        parts = parse_order_id(order_id)
+        shard = self.topology.shard(who.tenant, self.zone)
+        if parts.zone != self.zone or parts.bucket != shard.bucket:
+            raise NotFound(f"order {order_id} not found")
+        return shard
+
+    def _fence(self, shard: ShardKey) -> Fence:
+        return Fence(shard, self.placement.held_epoch(shard))
+
+    def _replay(
+        self, uow: UnitOfWork, who: Principal, method: str, request_id: str, fingerprint: str
+    ) -> Reply | None:
+        stored = uow.idempotency.lookup(who.tenant, method, request_id)
+        if stored is None:
+            return None
+        if stored.fingerprint != fingerprint:
+            raise IdempotencyKeyReused(
+                f"request_id {request_id!r} was already used for a different {method} request",
+                {"request_id": request_id[:128], "method": method},
+            )
+        return Reply(stored.payload, replayed=True)
+
+    def _remember(
+        self,
+        uow: UnitOfWork,
+        who: Principal,
+        method: str,
+        request_id: str,
+        fingerprint: str,
+        payload: bytes,
+        now: int,
+    ) -> Reply:
+        stored = StoredResponse(fingerprint, payload)
+        uow.idempotency.save(who.tenant, method, request_id, stored, now, now + self.retention_us)
+        return Reply(payload, replayed=False)
+
+    def _event(
+        self,
+        shard: ShardKey,
+        order: Order,
+        kind: EventType,
+        previous: OrderStatus | None,
+        who: Principal,
+        reason: str,
+        now: int,
+    ) -> OrderEvent:
+        event_id = self.token_bytes(16).hex()
+        return OrderEvent(
+            event_id,
+            shard,
+            order.order_id,
+            order.version,
+            kind,
+            previous,
+            order.status,
+            who.actor,
+            reason,
+            now,
+        )
+
+
+def _bad(field_path: str, description: str) -> None:
+    raise InvalidArgument.single(field_path, description)

@@ -1,0 +1,232 @@
+"""A region instance: the gRPC server (OrderService, health, reflection) over its zone's database.
+
+Failure semantics: it refuses to start on a database whose schema is not current (SchemaNotCurrent).
+Shutdown is graceful: health turns NOT_SERVING, following watchers end their streams cleanly (they
+resume from their cursor elsewhere), then the server stops accepting calls and waits up to `grace`
+seconds for in-flight ones, and only then are the background tasks stopped and the pool disposed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import cast
+
+from grpc import aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from sqlalchemy import Engine
+
+from consistency.coordinator import Coordinator
+from ordermesh.api.v1 import orders_pb2 as pb
+from ordermesh.clock import Clock, SystemClock
+from ordermesh.ids import TokenSource
+from ordermesh.shard import ShardKey
+from ordermesh.topology import Topology
+from region_service.auth import AuthInterceptor
+from region_service.membership import Membership
+from region_service.orders import DAY_US, OrderBook
+from region_service.placement import PlacementView
+from region_service.ports import TransactionRunner
+from region_service.servicer import SERVICE, OrderServiceServicer, generic_handler
+from region_service.storage import admin, chain
+from region_service.storage.engine import make_engine
+from region_service.storage.migrate import check_schema
+from region_service.storage.transactions import SqlTransactionRunner
+
+log = logging.getLogger(__name__)
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class RegionConfig:
+    """Everything a region instance needs; the topology is the one file every tool reads."""
+
+    topology: Topology
+    region: str
+    host: str = "127.0.0.1"
+    port: int | None = None  # None: the region's endpoint port in the topology; 0: any free port
+    grace_s: float = 10.0
+    clock: Clock = field(default_factory=SystemClock)
+    token_bytes: TokenSource = secrets.token_bytes
+    placement: PlacementView | None = None
+    idempotency_retention_us: int = DAY_US
+    seal_interval_s: float = 0.2
+    purge_interval_s: float = 300.0
+    watch_poll_s: float = 0.1
+    workers: int = 16
+    database_url: str | None = None  # default: the zone's database in the topology
+    # Cluster mode: register in the coordinator, fence writes by its placements (region_service.membership).
+    coordinator: Coordinator | None = None
+    instance_id: str | None = None
+
+
+class RegionServer:
+    """Build with build_server(config); then `await start()`, `port`, `await stop(grace)`."""
+
+    def __init__(self, config: RegionConfig, engine: Engine) -> None:
+        self.config = config
+        self.engine = engine
+        self.zone = config.topology.region(config.region).zone
+        self.runner = SqlTransactionRunner(engine)
+        self.membership = (
+            Membership(
+                config.coordinator,
+                config.topology,
+                config.region,
+                self.runner,
+                config.clock,
+                config.instance_id,
+            )
+            if config.coordinator is not None
+            else None
+        )
+        # SqlTransactionRunner hands work a SqlUnitOfWork, which is a ports.UnitOfWork; mypy cannot see
+        # that a runner typed for the narrower unit of work also serves the port, hence the cast.
+        self.book = OrderBook(
+            config.topology,
+            config.region,
+            cast(TransactionRunner, self.runner),
+            config.clock,
+            token_bytes=config.token_bytes,
+            placement=config.placement or (self.membership.placement if self.membership else None),
+            idempotency_retention_us=config.idempotency_retention_us,
+            seal_pending=self.seal,
+        )
+        self.executor = ThreadPoolExecutor(
+            max_workers=config.workers, thread_name_prefix=f"{config.region}-db"
+        )
+        self.health = health.aio.HealthServicer()
+        self.servicer: OrderServiceServicer | None = None
+        self.server: aio.Server | None = None
+        self.port = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+
+    def seal(self, shard: ShardKey | None = None) -> object:
+        """Seals pending events into their shards' hash chains (all shards of the zone when None)."""
+        if shard is None:
+            return chain.seal_pending(self.runner)
+        return chain.seal_shard(self.runner, shard)
+
+    async def start(self) -> None:
+        cfg = self.config
+        self.servicer = OrderServiceServicer(self.book, executor=self.executor, watch_poll_s=cfg.watch_poll_s)
+        self.server = aio.server(
+            interceptors=[AuthInterceptor(cfg.topology)],
+            options=[
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ],
+        )
+        self.server.add_generic_rpc_handlers([generic_handler(self.servicer)])
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        names = (
+            pb.DESCRIPTOR.services_by_name["OrderService"].full_name,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        )
+        reflection.enable_server_reflection(names, self.server)
+        port = (
+            cfg.port
+            if cfg.port is not None
+            else int(cfg.topology.region(cfg.region).endpoint.rsplit(":", 1)[1])
+        )
+        try:
+            self.port = self.server.add_insecure_port(f"{cfg.host}:{port}")
+        except RuntimeError as exc:  # grpc reports a taken or unbindable address this way
+            self.executor.shutdown(wait=False)
+            self.engine.dispose()
+            raise OSError(f"cannot listen on {cfg.host}:{port} (address in use?)") from exc
+        await self.server.start()
+        for name in ("", SERVICE):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if self.membership is not None:
+            endpoint = f"{cfg.host}:{self.port}"
+            await asyncio.get_running_loop().run_in_executor(self.executor, self.membership.start, endpoint)
+        self._tasks = [
+            asyncio.create_task(self._every(cfg.seal_interval_s, self.seal, "seal")),
+            asyncio.create_task(self._every(cfg.purge_interval_s, self._purge, "purge idempotency keys")),
+        ]
+        log.info("region %s (zone %s) serving on %s:%d", cfg.region, self.zone, cfg.host, self.port)
+
+    def _purge(self) -> object:
+        return admin.purge_idempotency(self.runner, self.config.clock.now_us())
+
+    async def _every(self, seconds: float, job: Callable[[], object], what: str) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await loop.run_in_executor(self.executor, job)
+            except Exception as exc:  # a background job must outlive a database outage
+                log.warning("%s failed: %s", what, exc)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Drains and stops; safe to call more than once."""
+        if self.server is None or self._stopped.is_set():
+            return
+        self._stopped.set()
+        if self.membership is not None:  # first: routers stop choosing this instance
+            await asyncio.get_running_loop().run_in_executor(self.executor, self.membership.stop)
+        await self.health.enter_graceful_shutdown()
+        if self.servicer is not None:
+            self.servicer.draining.set()
+        await self.server.stop(self.config.grace_s if grace is None else grace)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.executor.shutdown(wait=True)
+        self.engine.dispose()
+        log.info("region %s stopped", self.config.region)
+
+    async def wait_for_termination(self) -> None:
+        if self.server is not None:
+            await self.server.wait_for_termination()
+
+
+def build_server(config: RegionConfig) -> RegionServer:
+    """Connects to the zone database and checks its schema (SchemaNotCurrent if not current)."""
+    zone = config.topology.zones[config.topology.region(config.region).zone]
+    engine = make_engine(config.database_url or zone.database_url)
+    try:
+        check_schema(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return RegionServer(config, engine)
+
+
+async def serve(
+    config: RegionConfig, on_started: Callable[[RegionServer], Awaitable[None]] | None = None
+) -> None:
+    """Runs a region instance until SIGTERM/SIGINT, then shuts it down gracefully."""
+    import signal
+
+    owned = None
+    if config.coordinator is None and config.topology.coordinator != "memory":
+        from consistency.zk_coordinator import ZkCoordinator
+
+        owned = ZkCoordinator(config.topology.coordinator).start()
+        config.coordinator = owned
+    server = build_server(config)
+    await server.start()
+    if on_started is not None:
+        await on_started(server)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("signal received: draining for up to %.1fs", config.grace_s)
+    await server.stop()
+    if owned is not None:
+        owned.close()

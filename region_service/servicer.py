@@ -1,0 +1,258 @@
+"""OrderServiceServicer: the gRPC shell of a region instance — translate, call the OrderBook, translate back.
+
+Failure semantics: the OrderBook is synchronous (SQLAlchemy), so each call runs in a bounded thread
+pool. Domain errors become their rich status; a lost database connection becomes UNAVAILABLE
+(DATABASE_UNAVAILABLE), retryable with the same request_id. A request whose bytes do not parse is
+INVALID_ARGUMENT, not INTERNAL: the deserializers here never raise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import grpc
+from grpc import aio
+from sqlalchemy import exc as sa_exc
+
+from ordermesh.api.v1 import orders_pb2 as pb
+from ordermesh.errors import DatabaseUnavailable, InvalidArgument, OrdermeshError, ShuttingDown
+from ordermesh.rpc_errors import to_rpc_status
+from region_service import translate as tr
+from region_service.auth import current_principal
+from region_service.orders import OrderBook
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+SERVICE = "ordermesh.v1.OrderService"
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Connectivity failures (server gone, connection dropped, pool exhausted, SQLite busy)."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
+
+
+class OrderServiceServicer:
+    """The ordermesh.v1.OrderService of one region instance."""
+
+    def __init__(
+        self,
+        book: OrderBook,
+        *,
+        executor: ThreadPoolExecutor | None = None,
+        watch_poll_s: float = 0.1,
+        watch_page: int = 200,
+    ) -> None:
+        self.book = book
+        self.executor = executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="orderbook")
+        self.watch_poll_s = watch_poll_s
+        self.watch_page = watch_page
+        self.draining = asyncio.Event()
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+
+    async def _answer(self, context: aio.ServicerContext, call: Callable[[], Any]) -> Any:
+        """Runs one call; every failure ends as a deliberate status (abort raises)."""
+        try:
+            if self.draining.is_set():
+                raise ShuttingDown("this region instance is shutting down; retry")
+            return await call()
+        except OrdermeshError as err:
+            status = to_rpc_status(err)
+        except Exception as exc:
+            status = _unexpected(exc)
+        await context.abort_with_status(status)
+
+    async def CreateOrder(
+        self, request: pb.CreateOrderRequest | None, context: aio.ServicerContext
+    ) -> pb.Order:
+        async def call() -> pb.Order:
+            req = _required(request, "CreateOrderRequest")
+            who = current_principal()
+            draft = tr.draft_from_pb(req)
+            reply = await self._run(
+                self.book.create, who, req.request_id, tr.fingerprint(req), draft, _render
+            )
+            return pb.Order.FromString(reply.payload)
+
+        result: pb.Order = await self._answer(context, call)
+        return result
+
+    async def GetOrder(self, request: pb.GetOrderRequest | None, context: aio.ServicerContext) -> pb.Order:
+        async def call() -> pb.Order:
+            req = _required(request, "GetOrderRequest")
+            order = await self._run(self.book.get, current_principal(), req.order_id)
+            return tr.order_to_pb(order)
+
+        result: pb.Order = await self._answer(context, call)
+        return result
+
+    async def ListOrders(
+        self, request: pb.ListOrdersRequest | None, context: aio.ServicerContext
+    ) -> pb.ListOrdersResponse:
+        async def call() -> pb.ListOrdersResponse:
+            req = _required(request, "ListOrdersRequest")
+            statuses, after, before = tr.list_filters_from_pb(req)
+            page = await self._run(
+                self.book.list,
+                current_principal(),
+                zone=req.zone,
+                page_size=req.page_size,
+                page_token=req.page_token,
+                statuses=statuses,
+                created_after_us=after,
+                created_before_us=before,
+            )
+            return tr.orders_to_pb(page.orders, page.next_page_token)
+
+        result: pb.ListOrdersResponse = await self._answer(context, call)
+        return result
+
+    async def UpdateOrderStatus(
+        self, request: pb.UpdateOrderStatusRequest | None, context: aio.ServicerContext
+    ) -> pb.Order:
+        async def call() -> pb.Order:
+            req = _required(request, "UpdateOrderStatusRequest")
+            who = current_principal()
+            change = tr.change_from_pb(req)
+            reply = await self._run(
+                self.book.change_status, who, req.request_id, tr.fingerprint(req), change, _render
+            )
+            return pb.Order.FromString(reply.payload)
+
+        result: pb.Order = await self._answer(context, call)
+        return result
+
+    async def CancelOrder(
+        self, request: pb.CancelOrderRequest | None, context: aio.ServicerContext
+    ) -> pb.Order:
+        async def call() -> pb.Order:
+            req = _required(request, "CancelOrderRequest")
+            who = current_principal()
+            change = tr.cancel_from_pb(req)
+            reply = await self._run(
+                self.book.change_status, who, req.request_id, tr.fingerprint(req), change, _render
+            )
+            return pb.Order.FromString(reply.payload)
+
+        result: pb.Order = await self._answer(context, call)
+        return result
+
+    async def WatchOrderEvents(
+        self, request: pb.WatchOrderEventsRequest | None, context: aio.ServicerContext
+    ) -> AsyncIterator[pb.OrderEvent]:
+        """Replays sealed events after the cursor page by page, then polls for new ones until the client
+        cancels, the deadline passes, or the server drains (the stream then ends cleanly: resume from
+        the last cursor at another instance)."""
+        req = await self._answer(context, _async_value(lambda: _required(request, "WatchOrderEventsRequest")))
+        first = await self._answer(
+            context,
+            lambda: self._run(
+                self.book.events,
+                current_principal(),
+                zone=req.zone,
+                cursor=req.cursor,
+                order_id=req.order_id,
+                limit=self.watch_page,
+            ),
+        )
+        shard, after, batch = first
+        while True:
+            for sealed in batch:
+                yield tr.event_to_pb(sealed)
+                after = sealed.sequence
+            if len(batch) < self.watch_page:
+                if req.stop_at_end:
+                    return
+                if await self._drained_within(self.watch_poll_s):
+                    return
+            if self.draining.is_set():
+                return
+            read = functools.partial(
+                self._run, self.book.read_events, shard, after, req.order_id, self.watch_page
+            )
+            batch = await self._answer(context, read)
+
+    async def _drained_within(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self.draining.wait(), timeout=seconds)
+        except TimeoutError:
+            return False
+        return True
+
+
+def _render(order: Any) -> bytes:
+    return tr.order_to_pb(order).SerializeToString(deterministic=True)
+
+
+def _required(request: T | None, name: str) -> T:
+    if request is None:
+        raise InvalidArgument.single("", f"the request is not a valid ordermesh.v1.{name}")
+    return request
+
+
+def _async_value(fn: Callable[[], T]) -> Callable[[], Any]:
+    async def call() -> T:
+        return fn()
+
+    return call
+
+
+def _unexpected(exc: Exception) -> grpc.Status:
+    if is_database_unavailable(exc):
+        log.warning("zone database unavailable: %s", exc.__class__.__name__, exc_info=exc)
+        return to_rpc_status(
+            DatabaseUnavailable("the zone database is unavailable; retry with the same request_id")
+        )
+    ref = uuid.uuid4().hex[:12]
+    log.error("unexpected failure (ref %s)", ref, exc_info=exc)
+    return _InternalStatus(ref)
+
+
+class _InternalStatus(grpc.Status):  # type: ignore[misc]
+    """A bug, not an answer: logged with a traceback; the caller gets only a reference to the log."""
+
+    def __init__(self, ref: str) -> None:
+        self.code = grpc.StatusCode.INTERNAL
+        self.details = f"internal error (ref {ref}); see the region instance's log"
+        self.trailing_metadata = ()
+
+
+def _lenient(message: type[Any]) -> Callable[[bytes], Any]:
+    """A deserializer that answers None for bytes that are not this message (never raises)."""
+
+    def parse(raw: bytes) -> Any:
+        try:
+            return message.FromString(raw)
+        except Exception:
+            return None
+
+    return parse
+
+
+def generic_handler(servicer: OrderServiceServicer) -> grpc.GenericRpcHandler:
+    """The OrderService methods with lenient request parsing (unparseable bytes -> INVALID_ARGUMENT)."""
+
+    def unary(fn: Any, req: type[Any], resp: type[Any]) -> grpc.RpcMethodHandler:
+        return grpc.unary_unary_rpc_method_handler(fn, _lenient(req), resp.SerializeToString)
+
+    handlers = {
+        "CreateOrder": unary(servicer.CreateOrder, pb.CreateOrderRequest, pb.Order),
+        "GetOrder": unary(servicer.GetOrder, pb.GetOrderRequest, pb.Order),
+        "ListOrders": unary(servicer.ListOrders, pb.ListOrdersRequest, pb.ListOrdersResponse),
+        "UpdateOrderStatus": unary(servicer.UpdateOrderStatus, pb.UpdateOrderStatusRequest, pb.Order),
+        "CancelOrder": unary(servicer.CancelOrder, pb.CancelOrderRequest, pb.Order),
+        "WatchOrderEvents": grpc.unary_stream_rpc_method_handler(
+            servicer.WatchOrderEvents, _lenient(pb.WatchOrderEventsRequest), pb.OrderEvent.SerializeToString
+        ),
+    }
+    return grpc.method_handlers_generic_handler(SERVICE, handlers)
