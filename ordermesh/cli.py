@@ -12,13 +12,19 @@ from importlib.metadata import entry_points
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `command` naming an entry point, only that room is imported (fast start)."""
     parser = argparse.ArgumentParser(
         prog="ordermesh",
         description="Multi-region, geography-sharded order service: serve, simulate, drill.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for ep in sorted(entry_points(group="ordermesh.commands"), key=lambda e: e.name):
+    # Entry point names are the top-level command names, so `ordermesh region serve` imports only
+    # the region room; help and unknown commands load them all.
+    eps = sorted(entry_points(group="ordermesh.commands"), key=lambda e: e.name)
+    if command is not None and any(ep.name == command for ep in eps):
+        eps = [ep for ep in eps if ep.name == command]
+    for ep in eps:
         try:
             register: Register = ep.load()
         except (ImportError, AttributeError) as exc:  # a room not built yet must not break the others
@@ -35,7 +41,8 @@ def _unavailable(exc: Exception) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:
