@@ -1,0 +1,142 @@
+"""The audit-chain sealer and verifier: gives committed events their per-shard (sequence, hashes).
+
+Failure semantics: each `seal_shard` call is one SERIALIZABLE transaction (chain head + a batch of
+unsealed events + the new head), run by SqlTransactionRunner, so a crash mid-way seals nothing and
+the next run starts from the same head. Two sealers of one shard (two regions of a zone share its
+database) conflict on the head and the events: one commits, the other re-runs from the new head;
+the UNIQUE (shard_key, sequence) constraint is the backstop against duplicate sequences.
+Why sealing is separate from writing: see the docstring of schema.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, distinct, func, insert, select, update
+
+from ordermesh.audit import GENESIS_HASH, ChainReport, SealedEvent, seal, verify_chain
+from ordermesh.shard import ShardKey
+from region_service.storage.repositories import SqlUnitOfWork, order_event
+from region_service.storage.schema import order_events, shard_chains
+from region_service.storage.transactions import SqlTransactionRunner, as_runner
+
+VERIFY_PAGE = 5000
+
+
+@dataclass(frozen=True)
+class ShardChainReport(ChainReport):
+    """A ChainReport plus how many events of the shard still wait for the sealer."""
+
+    unsealed: int = 0
+
+
+def seal_shard(target: SqlTransactionRunner | Engine, shard: ShardKey, batch: int = 1000) -> int:
+    """Seals up to `batch` of the shard's unsealed events after its chain head; returns how many."""
+    return as_runner(target).run(lambda uow: _seal(uow.connection, shard, batch))
+
+
+def _seal(conn: Connection, shard: ShardKey, batch: int) -> int:
+    key = str(shard)
+    head = conn.execute(
+        select(shard_chains.c.last_sequence, shard_chains.c.last_hash).where(shard_chains.c.shard_key == key)
+    ).first()
+    rows = conn.execute(
+        select(*order_events.c)
+        .where(order_events.c.shard_key == key, order_events.c.sequence.is_(None))
+        .order_by(order_events.c.occurred_us, order_events.c.event_id)
+        .limit(batch)
+    ).all()
+    if not rows:
+        return 0
+    last_sequence, last_hash = (head.last_sequence, head.last_hash) if head else (0, GENESIS_HASH)
+    sealed = seal([order_event(row) for row in rows], last_sequence, last_hash)
+    conn.execute(
+        update(order_events)
+        .where(order_events.c.event_id == bindparam("b_id"))
+        .values(sequence=bindparam("b_seq"), prev_hash=bindparam("b_prev"), chain_hash=bindparam("b_hash")),
+        [
+            {"b_id": e.event.event_id, "b_seq": e.sequence, "b_prev": e.prev_hash, "b_hash": e.chain_hash}
+            for e in sealed
+        ],
+    )
+    new_head = {"last_sequence": sealed[-1].sequence, "last_hash": sealed[-1].chain_hash}
+    if head is None:
+        conn.execute(insert(shard_chains), {"shard_key": key, **new_head})
+    else:
+        conn.execute(update(shard_chains).where(shard_chains.c.shard_key == key).values(**new_head))
+    return len(sealed)
+
+
+def shards_with_unsealed(conn: Connection, limit: int = 1000) -> list[ShardKey]:
+    """Shards that have events waiting for the sealer (read from the partial index)."""
+    keys = conn.execute(
+        select(distinct(order_events.c.shard_key))
+        .where(order_events.c.sequence.is_(None))
+        .order_by(order_events.c.shard_key)
+        .limit(limit)
+    ).scalars()
+    return [ShardKey.parse(key) for key in keys]
+
+
+def seal_pending(target: SqlTransactionRunner | Engine, batch: int = 1000, max_shards: int = 1000) -> int:
+    """Seals everything unsealed at the time of the call, shard by shard; returns how many events."""
+    runner = as_runner(target)
+    shards = runner.run(lambda uow: shards_with_unsealed(uow.connection, max_shards), read_only=True)
+    total = 0
+    for shard in shards:
+        while True:
+            sealed = seal_shard(runner, shard, batch)
+            total += sealed
+            if sealed < batch:
+                break
+    return total
+
+
+def verify_shard(target: SqlTransactionRunner | Engine, shard: ShardKey) -> ShardChainReport:
+    """Recomputes the shard's chain from genesis (one read-only snapshot) and checks it ends at the
+    chain head, so a removed tail is caught too; also counts the still-unsealed events."""
+    return as_runner(target).run(lambda uow: _verify(uow, shard), read_only=True)
+
+
+def _verify(uow: SqlUnitOfWork, shard: ShardKey) -> ShardChainReport:
+    conn, key = uow.connection, str(shard)
+    head = conn.execute(
+        select(shard_chains.c.last_sequence, shard_chains.c.last_hash).where(shard_chains.c.shard_key == key)
+    ).first()
+    unsealed = conn.execute(
+        select(func.count()).select_from(order_events)
+        .where(order_events.c.shard_key == key, order_events.c.sequence.is_(None))
+    ).scalar_one()
+    last: list[SealedEvent] = []
+
+    def sealed() -> Iterator[SealedEvent]:
+        # Paged by sequence so a long chain is never held in memory at once.
+        after = 0
+        while True:
+            page = uow.events.read(shard, after, VERIFY_PAGE)
+            for event in page:
+                last[:] = [event]
+                yield event
+            if len(page) < VERIFY_PAGE:
+                return
+            after = page[-1].sequence
+
+    report = verify_chain(shard, sealed())
+    fields: dict[str, Any] = {
+        "shard": report.shard, "checked": report.checked, "ok": report.ok,
+        "first_bad_sequence": report.first_bad_sequence, "problem": report.problem,
+    }
+    head_sequence, head_hash = (head.last_sequence, head.last_hash) if head else (0, GENESIS_HASH)
+    log_hash = last[0].chain_hash if last else GENESIS_HASH
+    if report.ok and report.checked != head_sequence:
+        bad = min(report.checked, head_sequence) + 1
+        fields.update(ok=False, first_bad_sequence=bad, problem=(
+            f"the chain head is at sequence {head_sequence} but the sealed events end at {report.checked}"
+        ))
+    elif report.ok and log_hash != head_hash:
+        fields.update(ok=False, first_bad_sequence=head_sequence,
+                      problem="the last sealed event's hash does not match the chain head")
+    return ShardChainReport(**fields, unsealed=int(unsealed))
+
