@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from ordermesh.audit import EventType, OrderEvent, SealedEvent
 from ordermesh.clock import Clock
 from ordermesh.errors import (
+    Contention,
     FieldViolation,
     IdempotencyKeyReused,
     InvalidArgument,
+    InvalidTransition,
     NotFound,
     ResidencyViolation,
+    StaleVersion,
 )
 from ordermesh.ids import TokenSource, new_order_id, parse_order_id
 from ordermesh.order import Order, OrderDraft, validate_draft, validate_reason, validate_request_id
@@ -128,18 +131,14 @@ class OrderBook:
             )
         shard = self.topology.shard(who.tenant, self.zone)
 
-        def work(uow: UnitOfWork) -> Reply:
-            replay = self._replay(uow, who, "CreateOrder", request_id, fingerprint)
-            if replay is not None:
-                return replay
-            now = self.clock.now_us()
+        def build(uow: UnitOfWork, now: int) -> bytes:
             order_id = new_order_id(self.zone, shard.bucket, self.token_bytes)
             order = Order.create(order_id, who.tenant, self.zone, shard.bucket, draft, now)
             uow.orders.add(order)
             uow.events.append(self._event(shard, order, EventType.CREATED, None, who, "", now))
-            return self._remember(uow, who, "CreateOrder", request_id, fingerprint, render(order), now)
+            return render(order)
 
-        return self.runner.run(work, fence=self._fence(shard))
+        return self._mutate(who, "CreateOrder", request_id, fingerprint, shard, build)
 
     def change_status(
         self, who: Principal, request_id: str, fingerprint: str, change: StatusChange, render: Render
@@ -157,24 +156,20 @@ class OrderBook:
         _collect(checks)
         shard = self._shard_of(who, change.order_id)
 
-        def work(uow: UnitOfWork) -> Reply:
-            replay = self._replay(uow, who, method, request_id, fingerprint)
-            if replay is not None:
-                return replay
+        def build(uow: UnitOfWork, now: int) -> bytes:
             current = uow.orders.get(who.tenant, change.order_id)
             if current is None:
                 raise NotFound(f"order {change.order_id} not found")
             current.check_version(change.expected_version, change.etag)
-            now = self.clock.now_us()
             if change.target is None:
                 updated, kind = current.cancel(now), EventType.CANCELLED
             else:
                 updated, kind = current.change_status(change.target, now), EventType.STATUS_CHANGED
             uow.orders.save_status(updated, current.version)
             uow.events.append(self._event(shard, updated, kind, current.status, who, change.reason, now))
-            return self._remember(uow, who, method, request_id, fingerprint, render(updated), now)
+            return render(updated)
 
-        return self.runner.run(work, fence=self._fence(shard))
+        return self._mutate(who, method, request_id, fingerprint, shard, build)
 
     # -- reads --------------------------------------------------------------------------------------
 
@@ -250,32 +245,52 @@ class OrderBook:
     def _fence(self, shard: ShardKey) -> Fence:
         return Fence(shard, self.placement.held_epoch(shard))
 
-    def _replay(
-        self, uow: UnitOfWork, who: Principal, method: str, request_id: str, fingerprint: str
-    ) -> Reply | None:
-        stored = uow.idempotency.lookup(who.tenant, method, request_id)
-        if stored is None:
-            return None
-        if stored.fingerprint != fingerprint:
-            raise IdempotencyKeyReused(
-                f"request_id {request_id!r} was already used for a different {method} request",
-                {"request_id": request_id[:128], "method": method},
-            )
-        return Reply(stored.payload, replayed=True)
-
-    def _remember(
+    def _mutate(
         self,
-        uow: UnitOfWork,
         who: Principal,
         method: str,
         request_id: str,
         fingerprint: str,
-        payload: bytes,
-        now: int,
+        shard: ShardKey,
+        build: Callable[[UnitOfWork, int], bytes],
     ) -> Reply:
-        stored = StoredResponse(fingerprint, payload)
-        uow.idempotency.save(who.tenant, method, request_id, stored, now, now + self.retention_us)
-        return Reply(payload, replayed=False)
+        """Applies a change and claims its request_id in ONE fenced transaction.
+
+        Optimistic: the key is not looked up first (under SSI that read makes concurrent creates
+        abort each other). Only when the claim finds the key taken, or the change is refused (a
+        retry of a change that already happened meets a moved order), is the key looked up: a
+        stored answer to the same request is replayed, to another request is IDEMPOTENCY_KEY_REUSED;
+        the refused transaction rolled back, so nothing is applied twice.
+        """
+
+        def work(uow: UnitOfWork) -> Reply:
+            now = self.clock.now_us()
+            payload = build(uow, now)
+            stored = StoredResponse(fingerprint, payload)
+            if not uow.idempotency.claim(
+                who.tenant, method, request_id, stored, now, now + self.retention_us
+            ):
+                raise _KeyTaken(method)
+            return Reply(payload, replayed=False)
+
+        try:
+            return self.runner.run(work, fence=self._fence(shard))
+        except (_KeyTaken, NotFound, StaleVersion, InvalidTransition) as refused:
+            stored = self.runner.run(
+                lambda uow: uow.idempotency.lookup(who.tenant, method, request_id), read_only=True
+            )
+            if stored is None:
+                if isinstance(refused, _KeyTaken):  # claimed, then purged in between: a fresh retry works
+                    raise Contention(
+                        f"request_id {request_id!r} changed state during the call; retry"
+                    ) from None
+                raise
+            if stored.fingerprint != fingerprint:
+                raise IdempotencyKeyReused(
+                    f"request_id {request_id!r} was already used for a different {method} request",
+                    {"request_id": request_id[:128], "method": method},
+                ) from None
+            return Reply(stored.payload, replayed=True)
 
     def _event(
         self,
@@ -300,6 +315,10 @@ class OrderBook:
             reason,
             now,
         )
+
+
+class _KeyTaken(Exception):
+    """The request_id is already stored: roll back this attempt and replay what is stored."""
 
 
 def _bad(field_path: str, description: str) -> None:

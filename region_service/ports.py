@@ -74,6 +74,18 @@ class IdempotencyStore(Protocol):
         expires_us: int,
     ) -> None: ...
 
+    def claim(
+        self,
+        tenant: str,
+        method: str,
+        request_id: str,
+        response: StoredResponse,
+        now_us: int,
+        expires_us: int,
+    ) -> bool:
+        """Stores the key unless it already exists (never reads it first); True when stored."""
+        ...
+
 
 class ShardEpochs(Protocol):
     def current(self, shard: ShardKey) -> int:

@@ -77,6 +77,15 @@ _LOOKUP_KEY = select(idempotency_keys.c.fingerprint, idempotency_keys.c.payload)
     idempotency_keys.c.request_id == bindparam("b_request_id"),
 )
 _INSERT_KEY = insert(idempotency_keys)
+# Claiming a key never reads the key index first: under PostgreSQL's SSI a read-then-insert on the
+# same index page by concurrent creates forms rw-cycles and aborts them; ON CONFLICT DO NOTHING is
+# accepted by PostgreSQL, CockroachDB and SQLite alike. A twin that committed after our snapshot
+# makes it raise 40001 (re-run by the runner), after which the claim finds the key and says so.
+_CLAIM_KEY = text(
+    "INSERT INTO idempotency_keys (tenant, method, request_id, fingerprint, payload, created_us, expires_us)"
+    " VALUES (:tenant, :method, :request_id, :fingerprint, :payload, :created_us, :expires_us)"
+    " ON CONFLICT (tenant, method, request_id) DO NOTHING"
+)
 _EPOCH = select(shard_epochs.c.epoch).where(shard_epochs.c.shard_key == bindparam("b_shard_key"))
 
 
@@ -271,6 +280,27 @@ class SqlIdempotencyStore:
                 "created_us": now_us, "expires_us": expires_us,
             },
         )
+
+
+    def claim(
+        self,
+        tenant: str,
+        method: str,
+        request_id: str,
+        response: StoredResponse,
+        now_us: int,
+        expires_us: int,
+    ) -> bool:
+        """Stores the key unless it exists (no read first); True when this call stored it."""
+        result = self._conn.execute(
+            _CLAIM_KEY,
+            {
+                "tenant": tenant, "method": method, "request_id": request_id,
+                "fingerprint": response.fingerprint, "payload": response.payload,
+                "created_us": now_us, "expires_us": expires_us,
+            },
+        )  # fmt: skip
+        return bool(result.rowcount == 1)
 
 
 class SqlShardEpochs:

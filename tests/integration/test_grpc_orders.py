@@ -110,6 +110,32 @@ def test_same_request_id_with_other_body_is_refused_and_writes_nothing(env: Env)
     assert env.rows() == {"orders": 1, "order_events": 1, "idempotency_keys": 1}
 
 
+def test_retried_changes_replay_even_after_the_order_moved_on(env: Env) -> None:
+    """A retry of an applied change meets an order that no longer allows it (stale etag, no such
+    transition); it must still get the first answer back, and apply nothing twice."""
+    order = _create(env, request_id="mv-0")
+    oid = order.order_id
+    confirmed = env.acme.update_order_status(oid, S.CONFIRMED, etag=order.etag, request_id="mv-1")
+    cancelled = env.acme.cancel_order(oid, reason="r", request_id="mv-2")
+    again_confirm = env.acme.update_order_status(oid, S.CONFIRMED, etag=order.etag, request_id="mv-1")
+    again_cancel = env.acme.cancel_order(oid, reason="r", request_id="mv-2")
+    wire = lambda msg: msg.SerializeToString(deterministic=True)  # noqa: E731
+    assert wire(again_confirm) == wire(confirmed)
+    assert wire(again_cancel) == wire(cancelled)
+    assert env.acme.get_order(order.order_id).version == 3
+    assert env.rows() == {"orders": 1, "order_events": 3, "idempotency_keys": 3}
+    # The same key with another change is refused as key reuse, not as the change's own error.
+    with raw_stub(env.region.target, ACME_KEY) as raw:
+        code, err, _ = rpc_failure(
+            lambda: raw.stub.UpdateOrderStatus(
+                pb.UpdateOrderStatusRequest(request_id="mv-1", order_id=order.order_id, status=pb.ON_HOLD),
+                metadata=raw.metadata,
+            )
+        )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and isinstance(err, IdempotencyKeyReused)
+    assert env.rows() == {"orders": 1, "order_events": 3, "idempotency_keys": 3}
+
+
 def test_list_pages_newest_first_and_filters(env: Env) -> None:
     made = [_create(env, customer=f"c-{i}") for i in range(7)]
     env.acme.update_order_status(made[1].order_id, S.CONFIRMED)
@@ -164,7 +190,8 @@ def test_update_checks_etag_and_expected_version(env: Env) -> None:
                 lambda req=stale: raw.stub.UpdateOrderStatus(req, metadata=raw.metadata)
             )
             assert code == grpc.StatusCode.ABORTED and isinstance(err, StaleVersion)
-            assert env.region.server.runner.stats.attempts == attempts + 1  # not retried by the channel
+            # One refused transaction plus one idempotency-key lookup; a channel retry would add two more.
+            assert env.region.server.runner.stats.attempts == attempts + 2
             assert err.metadata["current_version"] == "2"
         code, err, _ = rpc_failure(
             lambda: raw.stub.UpdateOrderStatus(

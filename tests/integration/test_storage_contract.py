@@ -115,6 +115,15 @@ def test_keyset_listing_pages_newest_first_without_gaps_or_duplicates(backend: B
 # -- idempotency keys ---------------------------------------------------------------------------------
 
 
+def test_claiming_a_key_stores_it_once_and_never_overwrites(backend: Backend) -> None:
+    runner = backend.runner()
+    first, second = StoredResponse("fp-1", b"first"), StoredResponse("fp-2", b"second")
+    assert runner.run(lambda uow: uow.idempotency.claim("acme", "CreateOrder", "k", first, 0, 10)) is True
+    assert runner.run(lambda uow: uow.idempotency.claim("acme", "CreateOrder", "k", second, 1, 11)) is False
+    assert runner.run(lambda uow: uow.idempotency.claim("acme", "CancelOrder", "k", second, 1, 11)) is True
+    assert runner.run(lambda uow: uow.idempotency.lookup("acme", "CreateOrder", "k")) == first
+
+
 def test_idempotency_keys_are_stored_replayed_and_only_expired_ones_purged(backend: Backend) -> None:
     runner = backend.runner()
 
