@@ -74,17 +74,17 @@ class OrderServiceServicer:
 
     async def CreateOrder(
         self, request: pb.CreateOrderRequest | None, context: aio.ServicerContext
-    ) -> pb.Order:
-        async def call() -> pb.Order:
+    ) -> bytes:
+        async def call() -> bytes:
             req = _required(request, "CreateOrderRequest")
             who = current_principal()
             draft = tr.draft_from_pb(req)
             reply = await self._run(
                 self.book.create, who, req.request_id, tr.fingerprint(req), draft, _render
             )
-            return pb.Order.FromString(reply.payload)
+            return reply.payload  # already the serialized pb.Order: sent as is
 
-        result: pb.Order = await self._answer(context, call)
+        result: bytes = await self._answer(context, call)
         return result
 
     async def GetOrder(self, request: pb.GetOrderRequest | None, context: aio.ServicerContext) -> pb.Order:
@@ -119,32 +119,32 @@ class OrderServiceServicer:
 
     async def UpdateOrderStatus(
         self, request: pb.UpdateOrderStatusRequest | None, context: aio.ServicerContext
-    ) -> pb.Order:
-        async def call() -> pb.Order:
+    ) -> bytes:
+        async def call() -> bytes:
             req = _required(request, "UpdateOrderStatusRequest")
             who = current_principal()
             change = tr.change_from_pb(req)
             reply = await self._run(
                 self.book.change_status, who, req.request_id, tr.fingerprint(req), change, _render
             )
-            return pb.Order.FromString(reply.payload)
+            return reply.payload  # already the serialized pb.Order: sent as is
 
-        result: pb.Order = await self._answer(context, call)
+        result: bytes = await self._answer(context, call)
         return result
 
     async def CancelOrder(
         self, request: pb.CancelOrderRequest | None, context: aio.ServicerContext
-    ) -> pb.Order:
-        async def call() -> pb.Order:
+    ) -> bytes:
+        async def call() -> bytes:
             req = _required(request, "CancelOrderRequest")
             who = current_principal()
             change = tr.cancel_from_pb(req)
             reply = await self._run(
                 self.book.change_status, who, req.request_id, tr.fingerprint(req), change, _render
             )
-            return pb.Order.FromString(reply.payload)
+            return reply.payload  # already the serialized pb.Order: sent as is
 
-        result: pb.Order = await self._answer(context, call)
+        result: bytes = await self._answer(context, call)
         return result
 
     async def WatchOrderEvents(
@@ -239,18 +239,26 @@ def _lenient(message: type[Any]) -> Callable[[bytes], Any]:
     return parse
 
 
+def _as_bytes(answer: bytes) -> bytes:
+    return answer
+
+
 def generic_handler(servicer: OrderServiceServicer) -> grpc.GenericRpcHandler:
     """The OrderService methods with lenient request parsing (unparseable bytes -> INVALID_ARGUMENT)."""
 
     def unary(fn: Any, req: type[Any], resp: type[Any]) -> grpc.RpcMethodHandler:
         return grpc.unary_unary_rpc_method_handler(fn, _lenient(req), resp.SerializeToString)
 
+    def stored(fn: Any, req: type[Any]) -> grpc.RpcMethodHandler:
+        """Mutations answer with the bytes stored for idempotent replay: serialized exactly once."""
+        return grpc.unary_unary_rpc_method_handler(fn, _lenient(req), _as_bytes)
+
     handlers = {
-        "CreateOrder": unary(servicer.CreateOrder, pb.CreateOrderRequest, pb.Order),
+        "CreateOrder": stored(servicer.CreateOrder, pb.CreateOrderRequest),
         "GetOrder": unary(servicer.GetOrder, pb.GetOrderRequest, pb.Order),
         "ListOrders": unary(servicer.ListOrders, pb.ListOrdersRequest, pb.ListOrdersResponse),
-        "UpdateOrderStatus": unary(servicer.UpdateOrderStatus, pb.UpdateOrderStatusRequest, pb.Order),
-        "CancelOrder": unary(servicer.CancelOrder, pb.CancelOrderRequest, pb.Order),
+        "UpdateOrderStatus": stored(servicer.UpdateOrderStatus, pb.UpdateOrderStatusRequest),
+        "CancelOrder": stored(servicer.CancelOrder, pb.CancelOrderRequest),
         "WatchOrderEvents": grpc.unary_stream_rpc_method_handler(
             servicer.WatchOrderEvents, _lenient(pb.WatchOrderEventsRequest), pb.OrderEvent.SerializeToString
         ),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,6 +21,7 @@ from simulation.engine import Engine
 from simulation.metrics import percentile
 from simulation.scenario import Diurnal, Failures, Outage, Scenario
 from simulation.traffic import geography_rate, total_rate
+from simulation.workers import process_pool
 
 
 def peak_time(scenario: Scenario) -> float:
@@ -134,7 +134,7 @@ def plan(
         {r: {} for r in regions},
         [z for z in topology.zones if z not in multi],
     )
-    pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else None
+    pool = process_pool(jobs) if jobs > 1 else None
 
     def evaluate(counts: dict[str, int]) -> dict[str, Evidence]:
         jobs_args = [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -14,6 +13,7 @@ from simulation.engine import Engine
 from simulation.scenario import Scenario
 from simulation.stats import confidence_interval
 from simulation.summary import summarize
+from simulation.workers import process_pool
 
 
 class ProgressBar:
@@ -84,7 +84,7 @@ def run_seeds(
     if jobs <= 1 or len(seeds) == 1:
         results = [run_one(topology, scenario, seed, progress) for seed in seeds]
     else:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(seeds))) as pool:
+        with process_pool(min(jobs, len(seeds))) as pool:
             results = list(pool.map(_run_job, [(topology, scenario, seed) for seed in seeds]))
     return [r[0] for r in results], [r[1] for r in results]
 

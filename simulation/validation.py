@@ -8,7 +8,6 @@ a deadline far beyond any wait. Each figure is reported with its 95% confidence 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,7 @@ from ordermesh.topology import Topology, parse_topology
 from simulation.engine import Engine
 from simulation.scenario import Scenario, parse_scenario
 from simulation.stats import Interval, MMc, confidence_interval
+from simulation.workers import process_pool
 
 
 def mmc_topology() -> Topology:
@@ -116,7 +116,7 @@ def validate(
     """M/M/c by the harness vs theory: P(wait), Wq (Erlang C), W, L, and Little's law (L = lambda W)."""
     args = [(lam, mu, c, duration_s, warmup_s, s) for s in seeds]
     if jobs > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with process_pool(jobs) as pool:
             runs = list(pool.map(_job, args))
     else:
         runs = [_job(a) for a in args]
