@@ -1,8 +1,11 @@
-"""`ordermesh demo`: a whole multi-region deployment in one process, exercised as a storefront would."""
+"""`ordermesh demo`: the whole architecture in one process — regions, router, coordinator, failover
+controller — used as a storefront would, including a region outage and a residency proof."""
 
 from __future__ import annotations
 
+import json
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -18,37 +21,19 @@ from ordermesh.status import OrderStatus
 from ordermesh.topology import Topology, load_topology
 from region_service.storage.chain import seal_shard, verify_shard
 from region_service.storage.engine import make_engine
-from router.policy import route_new_order, route_order_id
+from router.residency_log import verify_residency
 
 DEFAULT_TOPOLOGY = Path(__file__).resolve().parent / "topologies" / "three-zones.yaml"
 T = TypeVar("T")
-
-
-class Storefront:
-    """One tenant's storefront, routing each call with the real pure routing policy."""
-
-    def __init__(self, cluster: EmbeddedCluster, tenant: str, api_key: str) -> None:
-        self.cluster, self.tenant = cluster, tenant
-        self.clients = {r: StorefrontClient(e, api_key) for r, e in cluster.endpoints.items()}
-
-    def _healthy(self) -> set[str]:
-        return set(self.cluster.servers)
-
-    def for_country(self, country: str) -> StorefrontClient:
-        route = route_new_order(self.cluster.topology, {}, self._healthy(), self.tenant, country)
-        return self.clients[route.regions[0]]
-
-    def for_order(self, order_id: str) -> StorefrontClient:
-        route = route_order_id(self.cluster.topology, {}, self._healthy(), self.tenant, order_id)
-        return self.clients[route.regions[0]]
-
-    def close(self) -> None:
-        for client in self.clients.values():
-            client.close()
+LINES = [OrderLine("SKU-RED-SHOE", 2, Money(4999, "EUR")), OrderLine("SKU-SOCKS", 3, Money(599, "EUR"))]
 
 
 def _say(text: str) -> None:
     print(text, flush=True)
+
+
+def _st(value: int) -> str:
+    return pb.OrderStatus.Name(value).lower()
 
 
 def _expect_error(what: str, call: Callable[[], T]) -> OrdermeshError:
@@ -64,34 +49,35 @@ def _expect_error(what: str, call: Callable[[], T]) -> OrdermeshError:
 
 def run_demo(topology: Topology, workdir: Path) -> int:
     topo = embedded_topology(topology, workdir)
-    with EmbeddedCluster(topo) as cluster:
-        _say(
-            f"ordermesh demo: topology {topology.name!r}, "
-            f"{len(topo.zones)} zones, {len(cluster.servers)} regions"
-        )
+    log = workdir / "residency.jsonl"
+    with EmbeddedCluster(topo, log) as cluster:
+        counts = f"{len(topo.zones)} zones, {len(cluster.servers)} regions"
+        _say(f"ordermesh demo: topology {topology.name!r}: {counts}")
         for name, zone in topo.zones.items():
-            regions = ", ".join(f"{r.name}@{cluster.endpoint(r.name)}" for r in zone.regions)
+            regions = ", ".join(f"{r.name}@127.0.0.1:{cluster.servers[r.name].port}" for r in zone.regions)
             _say(f"  zone {name}: {regions}  (database {zone.database_url})")
-        acme = Storefront(cluster, "acme", "acme-demo-key")
-        globex = Storefront(cluster, "globex", "globex-demo-key")
-        try:
+        _say(f"  router-1@{cluster.router_endpoint}, failover controller, in-memory coordinator")
+        with (
+            StorefrontClient(cluster.router_endpoint, "acme-demo-key") as acme,
+            StorefrontClient(cluster.router_endpoint, "globex-demo-key") as globex,
+        ):
             _steps(acme, globex)
-        finally:
-            acme.close()
-            globex.close()
-        _say("\n7. Audit: every change is an event in a per-shard hash chain")
+            _failover(cluster, acme)
+        _say("\n8. Residency proof: every routed write, from the router's residency log")
+        report = verify_residency(log, topo)
+        _say(f"  {report.served} writes served, {dict(sorted(report.by_decision.items()))}, ")
+        _say(f"  served outside their zone: {len(report.violations)}  -> {'OK' if report.ok else 'VIOLATED'}")
+        _say("\n9. Audit: every change is an event in a per-shard hash chain")
         for zone_name in ("eu", "us"):
-            shard = topo.shard("acme", zone_name)
-            report = _verify(topo, shard)
-            _say(f"  chain {shard}: {report}")
+            _say(f"  chain {topo.shard('acme', zone_name)}: {_verify(topo, topo.shard('acme', zone_name))}")
     _say("\ndemo finished: every step behaved as expected")
-    return 0
+    return 0 if report.ok else 1
 
 
 def _verify(topo: Topology, shard: ShardKey) -> str:
     engine = make_engine(topo.zones[shard.zone].database_url)
     try:
-        seal_shard(engine, shard)  # the region's sealer does this every 200 ms; don't wait for it
+        seal_shard(engine, shard)  # the regions' sealers do this every second; don't wait for them
         report = verify_shard(engine, shard)
     finally:
         engine.dispose()
@@ -99,18 +85,13 @@ def _verify(topo: Topology, shard: ShardKey) -> str:
     return f"{report.checked} events, chain {verdict}, {report.unsealed} unsealed"
 
 
-def _st(value: int) -> str:
-    return pb.OrderStatus.Name(value).lower()
-
-
-def _steps(acme: Storefront, globex: Storefront) -> None:
-    lines = [OrderLine("SKU-RED-SHOE", 2, Money(4999, "EUR")), OrderLine("SKU-SOCKS", 3, Money(599, "EUR"))]
-    _say("\n1. Orders land in the zone of the customer's country (residency)")
-    de = acme.for_country("DE").create_order("cust-berlin-1", "DE", lines, request_id="demo-de-1")
-    us = acme.for_country("US").create_order(
+def _steps(acme: StorefrontClient, globex: StorefrontClient) -> None:
+    _say("\n1. Every call goes to the router; orders land in the zone of the customer's country")
+    de = acme.create_order("cust-berlin-1", "DE", LINES, request_id="demo-de-1")
+    us = acme.create_order(
         "cust-nyc-1", "US", [OrderLine("SKU-RED-SHOE", 1, Money(5499, "USD"))], request_id="demo-us-1"
     )
-    jp = acme.for_country("JP").create_order(
+    jp = acme.create_order(
         "cust-tokyo-1", "JP", [OrderLine("SKU-RED-SHOE", 1, Money(7000, "JPY"))], request_id="demo-jp-1"
     )
     for order in (de, us, jp):
@@ -118,68 +99,72 @@ def _steps(acme: Storefront, globex: Storefront) -> None:
         _say(f"  {order.order_id}  zone={order.zone}  status={_st(order.status)}  total={total}")
 
     _say("\n2. A retry with the same request_id replays the first answer; nothing is applied twice")
-    again = acme.for_country("DE").create_order("cust-berlin-1", "DE", lines, request_id="demo-de-1")
+    again = acme.create_order("cust-berlin-1", "DE", LINES, request_id="demo-de-1")
     _say(f"  same request_id -> same order: {again.order_id == de.order_id} ({again.order_id})")
     _expect_error(
         "same request_id, different order",
-        lambda: acme.for_country("DE").create_order("cust-berlin-1", "DE", lines[:1], request_id="demo-de-1"),
+        lambda: acme.create_order("cust-berlin-1", "DE", LINES[:1], request_id="demo-de-1"),
     )
 
     _say("\n3. Bad input gets a clear error with field violations, before any write")
-    _expect_error(
-        "bad order",
-        lambda: acme.for_country("DE").create_order(
-            "cust-x",
-            "DE",
-            [OrderLine("SKU 1", 0, Money(-5, "EUR")), OrderLine("SKU-2", 1, Money(100, "XXX"))],
-        ),
-    )
-    _expect_error("malformed order id", lambda: acme.for_order(de.order_id).get_order("not-an-id"))
+    bad = [OrderLine("SKU 1", 0, Money(-5, "EUR")), OrderLine("SKU-2", 1, Money(100, "XXX"))]
+    _expect_error("bad order", lambda: acme.create_order("cust-x", "FR", bad))
+    _expect_error("malformed order id", lambda: acme.get_order("not-an-id"))
 
     _say("\n4. Residency is deny by default: globex may only store orders in zone eu")
-    _expect_error("globex, US customer", lambda: globex.for_country("DE").create_order("c-1", "US", lines))
-    _expect_error(
-        "acme's order read with globex's key", lambda: globex.for_country("DE").get_order(de.order_id)
-    )
+    _expect_error("globex, US customer", lambda: globex.create_order("c-1", "US", LINES))
+    _expect_error("acme's order read with globex's key", lambda: globex.get_order(de.order_id))
 
     _say("\n5. The order lifecycle, with optimistic concurrency (etag)")
-    client = acme.for_order(de.order_id)
-    confirmed = client.update_order_status(de.order_id, OrderStatus.CONFIRMED, etag=de.etag, reason="paid")
+    confirmed = acme.update_order_status(de.order_id, OrderStatus.CONFIRMED, etag=de.etag, reason="paid")
     _say(f"  {de.order_id}: {_st(de.status)} -> {_st(confirmed.status)} (version {confirmed.version})")
     _expect_error(
         "update with the old etag",
-        lambda: client.update_order_status(de.order_id, OrderStatus.ALLOCATED, etag=de.etag),
+        lambda: acme.update_order_status(de.order_id, OrderStatus.ALLOCATED, etag=de.etag),
     )
-    allocated = client.update_order_status(de.order_id, OrderStatus.ALLOCATED, etag=confirmed.etag)
-    shipped = client.update_order_status(de.order_id, OrderStatus.SHIPPED, etag=allocated.etag)
+    allocated = acme.update_order_status(de.order_id, OrderStatus.ALLOCATED, etag=confirmed.etag)
+    shipped = acme.update_order_status(de.order_id, OrderStatus.SHIPPED, etag=allocated.etag)
     _say(f"  -> {_st(allocated.status)} -> {_st(shipped.status)} (version {shipped.version})")
-    _expect_error("cancel a shipped order", lambda: client.cancel_order(de.order_id, reason="changed mind"))
-    cancelled = acme.for_order(us.order_id).cancel_order(us.order_id, reason="customer request")
+    _expect_error("cancel a shipped order", lambda: acme.cancel_order(de.order_id, reason="changed mind"))
+    cancelled = acme.cancel_order(us.order_id, reason="customer request")
     _say(f"  {us.order_id}: {_st(us.status)} -> {_st(cancelled.status)}")
 
-    _say("\n6. Listing (newest first, paged) and the event stream, resumable from a cursor")
+    _say("\n6. Listing per zone (newest first, paged) and the event stream, resumable from a cursor")
     for zone in ("eu", "us", "apac"):
-        page = acme.clients[_home(acme, zone)].list_orders(zone=zone, page_size=10)
+        page = acme.list_orders(zone=zone, page_size=10)
         _say(f"  zone {zone}: {[f'{o.order_id}:{_st(o.status)}' for o in page.orders]}")
-    eu_client = acme.clients[_home(acme, "eu")]
-    events = list(eu_client.watch_order_events(zone="eu", stop_at_end=True, timeout=10))
+    events = list(acme.watch_order_events(zone="eu", stop_at_end=True, timeout=10))
     for event in events:
         kind = pb.OrderEventType.Name(event.type).lower()
         before = _st(event.from_status) if event.from_status else "(new)"
-        change = f"{before}->{_st(event.to_status)}"
-        _say(
-            f"  #{event.sequence} {kind} {event.order_id} {change} "
-            f"by {event.actor} hash={event.chain_hash[:12]}"
-        )
-    if events:
-        later = list(
-            eu_client.watch_order_events(zone="eu", cursor=events[1].cursor, stop_at_end=True, timeout=10)
-        )
-        _say(f"  resumed after #{events[1].sequence}: {len(later)} more events")
+        _say(f"  #{event.sequence} {kind} {before}->{_st(event.to_status)} by {event.actor}")
+    later = list(acme.watch_order_events(zone="eu", cursor=events[1].cursor, stop_at_end=True, timeout=10))
+    _say(f"  resumed after #{events[1].sequence}: {len(later)} more events")
 
 
-def _home(store: Storefront, zone: str) -> str:
-    return store.cluster.topology.zones[zone].regions[0].name
+def _failover(cluster: EmbeddedCluster, acme: StorefrontClient) -> None:
+    shard = cluster.topology.shard("acme", "eu")
+    home = cluster.topology.zones["eu"].regions[0].name
+    _say(f"\n7. Region outage: {home}, home of shard {shard}, goes down")
+    cluster.stop_region(home)
+    started = time.monotonic()
+    # The client's declared retry policy and the router's same-zone retries carry the call across
+    # the failover; the request_id makes the retries safe.
+    order = acme.create_order("cust-paris-1", "FR", LINES, request_id="demo-fr-after-outage", timeout=15)
+    took = time.monotonic() - started
+    served_by = _served_by(cluster.residency_log, "demo-fr-after-outage")
+    placement = cluster.sessions["router-1"].placement(shard)
+    assert placement is not None and placement.home_region != home
+    _say(f"  controller moved {shard} to {placement.home_region} at epoch {placement.epoch}")
+    _say(f"  next order {order.order_id} served by {served_by} after {took:.1f} s, still in zone eu")
+
+
+def _served_by(log: Path, request_id: str) -> str:
+    for line in reversed(log.read_text().splitlines()):
+        record = json.loads(line)
+        if record.get("request_id") == request_id and record.get("decision") == "served":
+            return str(record.get("region"))
+    return "?"
 
 
 def main(topology_path: str | None = None, workdir: str | None = None) -> int:

@@ -1,7 +1,10 @@
-"""An embedded deployment in one process: every region of a topology served on SQLite, for the demo and tests.
+"""An embedded deployment in one process: every region on SQLite, a router, an in-memory coordinator
+and the failover controller — the whole architecture for the demo and tests, minus the processes.
 
-Failure semantics: start() either brings every region up (schema migrated, port bound) or stops the
-ones it started and raises; stop() drains every region gracefully and is safe to call twice.
+Failure semantics: start() either brings everything up (schemas migrated, ports bound, the router
+seeing every region healthy) or stops what it started and raises; stop_region() is a region
+outage (its server drains and its coordinator session closes, so its instance vanishes and the
+controller fails its shards over); stop() tears everything down and is safe to call twice.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from consistency.memory_coordinator import MemoryCoordinator, MemoryEnsemble
 from ordermesh.topology import Region, Topology, Zone
 from region_service.server import RegionConfig, RegionServer, build_server
 from region_service.storage.migrate import upgrade
+from router.failover import FailoverController, GrpcHealthProbe
+from router.server import RouterConfig, RouterServer
 
 
 def embedded_topology(topology: Topology, workdir: Path) -> Topology:
@@ -34,12 +40,20 @@ def embedded_topology(topology: Topology, workdir: Path) -> Topology:
 
 
 class EmbeddedCluster:
-    """All regions of a topology as in-process gRPC servers on one background event loop."""
+    """Regions, a router and a failover controller as in-process servers on one background loop."""
 
-    def __init__(self, topology: Topology, **region_options: Any) -> None:
+    def __init__(
+        self, topology: Topology, residency_log: Path, *, detection_s: float = 1.0, **region_options: Any
+    ) -> None:
         self.topology = topology
+        self.residency_log = residency_log
+        self.detection_s = detection_s
         self.region_options = region_options
+        self.ensemble = MemoryEnsemble()
         self.servers: dict[str, RegionServer] = {}
+        self.sessions: dict[str, MemoryCoordinator] = {}
+        self.router: RouterServer | None = None
+        self.controller: FailoverController | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="ordermesh-embedded", daemon=True)
 
@@ -47,32 +61,70 @@ class EmbeddedCluster:
         future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
         return future.result(timeout=60)
 
+    def _session(self, name: str) -> MemoryCoordinator:
+        self.sessions[name] = MemoryCoordinator(self.ensemble)
+        return self.sessions[name]
+
     def start(self) -> None:
         for zone in self.topology.zones.values():
             upgrade(zone.database_url)
         self._thread.start()
         try:
             for region in self.topology.regions:
-                config = RegionConfig(self.topology, region.name, port=0, **self.region_options)
-                server = build_server(config)
-                self._run(server.start())
-                self.servers[region.name] = server
+                self.start_region(region.name)
+            config = RouterConfig(
+                self.topology,
+                name="router-1",
+                port=0,
+                coordinator=self._session("router-1"),
+                residency_log=self.residency_log,
+                probe_interval_s=0.1,
+                grace_s=1.0,
+            )
+            self.router = RouterServer(config)
+            self._run(self.router.start())
+            if not self.router.directory.wait_healthy([r.name for r in self.topology.regions], timeout=20):
+                raise RuntimeError(f"regions not healthy at the router: {self.router.directory.snapshot()}")
+            self.controller = FailoverController(
+                self._session("controller-1"),
+                self.topology,
+                "controller-1",
+                detection_s=self.detection_s,
+                probe=GrpcHealthProbe(timeout_s=0.3),
+            ).start()
         except BaseException:
             self.stop()
             raise
 
-    def endpoint(self, region: str) -> str:
-        return f"127.0.0.1:{self.servers[region].port}"
+    def start_region(self, name: str) -> None:
+        config = RegionConfig(
+            self.topology, name, port=0, coordinator=self._session(name), **self.region_options
+        )
+        server = build_server(config)
+        self._run(server.start())
+        self.servers[name] = server
+
+    def stop_region(self, name: str, grace: float = 1.0) -> None:
+        """A region outage: the server drains and stops, its coordinator session ends."""
+        self._run(self.servers.pop(name).stop(grace))
+        self.sessions.pop(name).close()
 
     @property
-    def endpoints(self) -> dict[str, str]:
-        return {name: self.endpoint(name) for name in self.servers}
+    def router_endpoint(self) -> str:
+        assert self.router is not None
+        return f"127.0.0.1:{self.router.port}"
 
-    def stop(self, grace: float = 2.0) -> None:
+    def stop(self, grace: float = 1.0) -> None:
         if not self._thread.is_alive():
             return
+        if self.controller is not None:
+            self.controller.stop()
+        if self.router is not None:
+            self._run(self.router.stop(grace))
         for name in list(self.servers):
             self._run(self.servers.pop(name).stop(grace))
+        for session in self.sessions.values():
+            session.close()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
 
@@ -85,6 +137,8 @@ class EmbeddedCluster:
 
 
 @contextmanager
-def embedded_cluster(topology: Topology, workdir: Path, **region_options: Any) -> Iterator[EmbeddedCluster]:
-    with EmbeddedCluster(embedded_topology(topology, workdir), **region_options) as cluster:
+def embedded_cluster(topology: Topology, workdir: Path, **options: Any) -> Iterator[EmbeddedCluster]:
+    with EmbeddedCluster(
+        embedded_topology(topology, workdir), workdir / "residency.jsonl", **options
+    ) as cluster:
         yield cluster

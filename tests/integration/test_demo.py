@@ -27,9 +27,14 @@ def test_demo_runs_every_step(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "STALE_VERSION" in out
     assert "INVALID_TRANSITION" in out
     assert "chain acme/eu/" in out and "chain intact" in out and "BROKEN" not in out
+    # The outage: the controller moved the shard within the zone and the next order was served there.
+    assert re.search(r"controller moved acme/eu/\d+ to eu-(central|north) at epoch 1", out)
+    assert re.search(r"served by eu-(central|north) after [\d.]+ s, still in zone eu", out)
+    assert "served outside their zone: 0  -> OK" in out
     assert out.rstrip().endswith("demo finished: every step behaved as expected")
     # One SQLite file per zone, nowhere else.
     assert sorted(p.name for p in tmp_path.glob("*.sqlite")) == ["apac.sqlite", "eu.sqlite", "us.sqlite"]
+    assert (tmp_path / "residency.jsonl").stat().st_size > 0
 
 
 def test_demo_command_line_reports_bad_topology(tmp_path: Path) -> None:
