@@ -1,14 +1,12 @@
 """Flash-sale stock in the simulator: a pluggable interface over the real strategies in `consistency/`.
 
 Each hot-SKU order is decided by its sale's primary strategy (which sets the order's outcome and adds
-its cross-zone latency) and offered to every other available strategy in shadow, so one run reports
-oversell per strategy on the same demand. A strategy whose module is not in `consistency/` yet is
-reported as unavailable — never approximated here.
+its cross-zone latency) and offered to every other strategy in shadow, so one run reports oversell
+per strategy (strong, escrow, eventual) on the same demand.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -16,6 +14,7 @@ from consistency import escrow_stock, strong_stock
 from consistency.zone_stock import Verdict
 from simulation.cluster import ClusterView
 from simulation.fields import ScenarioError
+from simulation.inventory_eventual import EventualModel
 from simulation.scenario import Scenario
 
 
@@ -128,18 +127,12 @@ class EscrowModel:
 
 
 Factory = Callable[[int, Sequence[str], float], StockModel]
-FACTORIES: dict[str, Factory] = {"strong": StrongModel, "escrow": EscrowModel}
+FACTORIES: dict[str, Factory] = {"strong": StrongModel, "escrow": EscrowModel, "eventual": EventualModel}
 
 
 def available_strategies() -> dict[str, Factory]:
-    """The strategies the simulator can run now; `eventual` joins when `consistency.eventual_stock` exists."""
-    out = dict(FACTORIES)
-    try:
-        module = importlib.import_module("simulation.inventory_eventual")
-    except ImportError:
-        return out
-    out["eventual"] = module.EventualModel
-    return out
+    """The strategies the simulator runs: every multi-zone strategy of `consistency/`."""
+    return dict(FACTORIES)
 
 
 def unavailable_strategies(names: Sequence[str]) -> list[str]:

@@ -127,9 +127,13 @@ def markdown(report: dict[str, Any], timings: Sequence[Timing] = ()) -> str:
                     f"{st['granted']} | {st['refused']} | {st['oversold']} |"
                 )
         lines.append("")
-        lines.append("`eventual` is not in the table until `consistency/` provides it.")
+        lines.append(
+            "strong and escrow never sell more than the stock; eventual sells from each zone's own view "
+            "and learns of the other zones' sales one cross-zone delay later, so it can oversell."
+        )
     if timings:
         lines += ["", "## Wall time", "", "| seed | wall s | simulated orders/s |", "|---:|---:|---:|"]
         lines += [f"| {t.seed} | {t.wall_s:.2f} | {t.orders_per_s:,.0f} |" for t in timings]
-    lines += ["", "Plots: throughput.png, latency.png, queues.png, utilization.png, errors.png", ""]
+    plots = "throughput.png, latency.png, queues.png, utilization.png, errors.png"
+    lines += ["", f"Plots: {plots}" + (", oversell.png" if first["stock"] else ""), ""]
     return "\n".join(lines)

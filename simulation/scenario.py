@@ -61,7 +61,7 @@ class FlashSale:
     quantity: int
     geographies: tuple[str, ...]
     strategy: str
-    cross_zone_s: float = 0.08  # round trip of a cross-zone stock call (strong forwards, escrow rebalances)
+    cross_zone_s: float = 0.08  # cross-zone delay: strong forwards, escrow rebalances, eventual gossip lands
 
 
 @dataclass(frozen=True)
