@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from ordermesh.audit import EventType, OrderEvent, SealedEvent
 from ordermesh.clock import Clock
@@ -24,12 +25,14 @@ from ordermesh.errors import (
     ResidencyViolation,
     StaleVersion,
 )
-from ordermesh.ids import TokenSource, new_order_id, parse_order_id
+from ordermesh.ids import TokenSource, parse_order_id
 from ordermesh.order import Order, OrderDraft, validate_draft, validate_reason, validate_request_id
 from ordermesh.residency import zone_of_order
 from ordermesh.shard import ShardKey
 from ordermesh.status import OrderStatus
 from ordermesh.topology import Topology
+from region_service.create_batch import NewOrder, Render, write_creates
+from region_service.group_commit import GroupCommit
 from region_service.placement import PlacementView, StaticPlacement
 from region_service.ports import Fence, ListQuery, StoredResponse, TransactionRunner, UnitOfWork
 from region_service.tokens import EventCursor, PageToken, filter_hash
@@ -39,7 +42,6 @@ MAX_PAGE_SIZE = 1000
 MAX_ETAG = 64
 DAY_US = 24 * 3600 * 1_000_000
 
-Render = Callable[[Order], bytes]
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ class OrderBook:
         self.placement = placement or StaticPlacement()
         self.retention_us = idempotency_retention_us
         self.seal_pending = seal_pending
+        self._creates: GroupCommit[NewOrder, Reply] = GroupCommit(partial(write_creates, self))
 
     # -- writes -------------------------------------------------------------------------------------
 
@@ -131,14 +134,7 @@ class OrderBook:
             )
         shard = self.topology.shard(who.tenant, self.zone)
 
-        def build(uow: UnitOfWork, now: int) -> bytes:
-            order_id = new_order_id(self.zone, shard.bucket, self.token_bytes)
-            order = Order.create(order_id, who.tenant, self.zone, shard.bucket, draft, now)
-            uow.orders.add(order)
-            uow.events.append(self._event(shard, order, EventType.CREATED, None, who, "", now))
-            return render(order)
-
-        return self._mutate(who, "CreateOrder", request_id, fingerprint, shard, build)
+        return self._creates.submit(shard, NewOrder(who, request_id, fingerprint, draft, render))
 
     def change_status(
         self, who: Principal, request_id: str, fingerprint: str, change: StatusChange, render: Render
@@ -276,21 +272,27 @@ class OrderBook:
         try:
             return self.runner.run(work, fence=self._fence(shard))
         except (_KeyTaken, NotFound, StaleVersion, InvalidTransition) as refused:
-            stored = self.runner.run(
-                lambda uow: uow.idempotency.lookup(who.tenant, method, request_id), read_only=True
+            answer = self._stored_answer(who, method, request_id, fingerprint)
+            if answer is not None:
+                return answer
+            if isinstance(refused, _KeyTaken):  # claimed, then purged in between: a fresh retry works
+                raise purged(request_id) from None
+            raise
+
+    def _stored_answer(self, who: Principal, method: str, request_id: str, fingerprint: str) -> Reply | None:
+        """The answer stored under this request_id: replayed for the same request, refused for another;
+        None when nothing is stored."""
+        stored = self.runner.run(
+            lambda uow: uow.idempotency.lookup(who.tenant, method, request_id), read_only=True
+        )
+        if stored is None:
+            return None
+        if stored.fingerprint != fingerprint:
+            raise IdempotencyKeyReused(
+                f"request_id {request_id!r} was already used for a different {method} request",
+                {"request_id": request_id[:128], "method": method},
             )
-            if stored is None:
-                if isinstance(refused, _KeyTaken):  # claimed, then purged in between: a fresh retry works
-                    raise Contention(
-                        f"request_id {request_id!r} changed state during the call; retry"
-                    ) from None
-                raise
-            if stored.fingerprint != fingerprint:
-                raise IdempotencyKeyReused(
-                    f"request_id {request_id!r} was already used for a different {method} request",
-                    {"request_id": request_id[:128], "method": method},
-                ) from None
-            return Reply(stored.payload, replayed=True)
+        return Reply(stored.payload, replayed=True)
 
     def _event(
         self,
@@ -315,6 +317,11 @@ class OrderBook:
             reason,
             now,
         )
+
+
+def purged(request_id: str) -> Contention:
+    """A key seen taken was gone when read (purged in between): a fresh retry is safe."""
+    return Contention(f"request_id {request_id!r} changed state during the call; retry")
 
 
 class _KeyTaken(Exception):

@@ -87,6 +87,23 @@ class IdempotencyStore(Protocol):
         ...
 
 
+class NewOrderBatch(Protocol):
+    """Group commit's writes: many new orders of one shard in a few multi-row statements."""
+
+    def claim_keys(
+        self,
+        tenant: str,
+        method: str,
+        entries: Sequence[tuple[str, StoredResponse]],
+        now_us: int,
+        expires_us: int,
+    ) -> set[str]:
+        """Stores the keys that do not exist yet (no read first); returns the request_ids stored."""
+        ...
+
+    def add_orders(self, new_orders: Sequence[Order], events: Sequence[OrderEvent]) -> None: ...
+
+
 class ShardEpochs(Protocol):
     def current(self, shard: ShardKey) -> int:
         """The shard's epoch in the zone database (0 when it was never placed)."""
@@ -98,6 +115,7 @@ class UnitOfWork(Protocol):
     events: EventLog
     idempotency: IdempotencyStore
     epochs: ShardEpochs
+    batch: NewOrderBatch
 
 
 @dataclass(frozen=True)

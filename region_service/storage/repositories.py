@@ -36,6 +36,7 @@ from region_service.ports import (
     EventLog,
     IdempotencyStore,
     ListQuery,
+    NewOrderBatch,
     OrderRepository,
     ShardEpochs,
     StoredResponse,
@@ -322,3 +323,6 @@ class SqlUnitOfWork:
         self.events: EventLog = SqlEventLog(connection)
         self.idempotency: IdempotencyStore = SqlIdempotencyStore(connection)
         self.epochs: ShardEpochs = SqlShardEpochs(connection)
+        from region_service.storage.batch_writes import SqlNewOrderBatch  # it imports event_row from here
+
+        self.batch: NewOrderBatch = SqlNewOrderBatch(connection)
