@@ -334,19 +334,41 @@ def test_create_order_against_pgbench(tmp_path: Path) -> None:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait(10)
+    floor = run_floor_round()
 
     ratios = [o.throughput_per_s / p.throughput_per_s if p.throughput_per_s else 0.0
               for o, p in zip(om, pgb, strict=True)]
     print(f"\nCreateOrder (3 lines) vs pgbench equivalent transaction: concurrency {CONCURRENCY}, "
           f"{SECONDS}s after {WARMUP}s warm-up, {ROUNDS} rounds, pgbench -M {PGBENCH_MODE}, 1 server process")
     print(_table(om, pgb, ratios))
+    best = statistics.median(p.throughput_per_s for p in pgb)
+    print(f"floor: a grpc.aio CreateOrder doing nothing, same process model and load: "
+          f"{floor.throughput_per_s:.0f}/s, p50 {floor.p50_ms:.2f} ms = {floor.throughput_per_s / best:.3f} "
+          f"of pgbench's median — the most one grpc.aio process reaches here before any work", flush=True)
+    if any(p.errors for p in pgb):
+        print(f"pgbench's own failed transactions (after --max-tries): {[p.errors for p in pgb]}")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(calibration(om, pgb, ratios), indent=2) + "\n")
     print(f"figures written to {OUT}")
 
     assert all(f.errors == 0 for f in om), f"CreateOrder errors: {[f.errors for f in om]}; e.g. {samples}"
-    assert all(f.errors == 0 for f in pgb), f"pgbench failed transactions: {[f.errors for f in pgb]}"
-    assert all(f.calls > 0 for f in om + pgb), "a round measured zero throughput"
+    # pgbench's rare failures past --max-tries are the baseline's, reported above, not ordermesh's.
+    assert all(f.errors <= max(5, f.calls // 1000) for f in pgb), f"pgbench failed: {[f.errors for f in pgb]}"
+    assert all(f.calls > 0 for f in [*om, *pgb, floor]), "a round measured zero throughput"
+
+
+def run_floor_round() -> Figures:
+    """One round against tests/benchmarks/grpc_floor_server.py (no work behind CreateOrder)."""
+    port = _free_port()
+    floor = subprocess.Popen([sys.executable, "-m", "tests.benchmarks.grpc_floor_server", str(port)],
+                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert floor.stdout is not None and floor.stdout.readline().strip() == "serving"
+        result, _ = run_ordermesh_round(f"127.0.0.1:{port}")
+        return result
+    finally:
+        floor.terminate()
+        floor.wait(10)
 
 
 if __name__ == "__main__":
