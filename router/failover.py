@@ -42,6 +42,7 @@ from consistency.coordinator import (
     PlacementConflict,
     SessionState,
 )
+from ordermesh.client import RECONNECT_OPTIONS
 from ordermesh.errors import InvalidArgument, NotLeader
 from ordermesh.shard import Placement
 from ordermesh.topology import Topology
@@ -295,7 +296,7 @@ class GrpcHealthProbe:
         channel = self._channels.get(endpoint)
         if channel is None:
             # Short reconnect backoff: a restarted region should look live within a tick or two.
-            options = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 500)]
+            options = [("grpc.so_reuseport", 0), *RECONNECT_OPTIONS]
             channel = self._channels[endpoint] = grpc.insecure_channel(endpoint, options=options)
         stub = health_pb2_grpc.HealthStub(channel)
         try:

@@ -99,6 +99,9 @@ class Forwarder:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.rng = rng or random.Random()
+        # Accepted keys -> tenant (the topology never changes under a running router), sparing a
+        # SHA-256 and a scan of every tenant per call. Bounded, and only accepted keys are kept.
+        self._tenants: dict[tuple[tuple[str, Any], ...], str] = {}
 
     def handler(self) -> grpc.GenericRpcHandler:
         unary = grpc.unary_unary_rpc_method_handler  # no (de)serializers: raw bytes in and out
@@ -152,7 +155,7 @@ class Forwarder:
         async def forward(raw: bytes, context: aio.ServicerContext) -> bytes:
             tenant, request_id, zone, region = "", "", "", ""
             try:
-                tenant = tenant_of(self.topology, context.invocation_metadata())
+                tenant = self._tenant(context.invocation_metadata())
                 route_of, request_id, zone = self._route_of(method, tenant, raw)
                 answer, zone, region = await self._call(path, raw, context, route_of, self._deadline(context))
             except (Refusal, OrdermeshError) as exc:
@@ -166,6 +169,15 @@ class Forwarder:
             return answer
 
         return forward
+
+    def _tenant(self, metadata: Sequence[Any] | None) -> str:
+        key = tuple((m[0], m[1]) for m in metadata or () if m[0] in ("x-api-key", "authorization"))
+        tenant = self._tenants.get(key)
+        if tenant is None:
+            tenant = tenant_of(self.topology, metadata)
+            if len(self._tenants) < 1024:
+                self._tenants[key] = tenant
+        return tenant
 
     def _deadline(self, context: aio.ServicerContext, cap: bool = True) -> float | None:
         remaining: float | None = context.time_remaining()

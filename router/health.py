@@ -22,11 +22,12 @@ import grpc
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from ordermesh.client import RECONNECT_OPTIONS
 from router.directory import Directory
 
 log = logging.getLogger(__name__)
 
-PROBE_OPTIONS = [("grpc.so_reuseport", 0), ("grpc.enable_retries", 0)]
+PROBE_OPTIONS = [("grpc.so_reuseport", 0), ("grpc.enable_retries", 0), *RECONNECT_OPTIONS]
 
 
 class HealthProber:
