@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from consistency import escrow_stock, strong_stock
-from consistency.zone_stock import Verdict
+from consistency.zone_stock import Summary, Verdict
 from simulation.cluster import ClusterView
 from simulation.fields import ScenarioError
 from simulation.inventory_eventual import EventualModel
@@ -32,6 +32,13 @@ class StockModel(Protocol):
 
 def _us(now_s: float) -> int:
     return int(now_s * 1_000_000)
+
+
+def summary_row(s: Summary, granted: int, refused: int, **extra: int) -> dict[str, Any]:
+    """One strategy's line in the report: the strategy's own summary plus the simulator's counts."""
+    row: dict[str, Any] = {"strategy": s.strategy, "stock": s.stock, "granted": granted, "refused": refused}
+    row.update(held=s.held, free=s.free, oversold=s.oversold, **extra)
+    return row
 
 
 class StrongModel:
@@ -64,17 +71,9 @@ class StrongModel:
         self._call(strong_stock.release, zone, quantity, now_s)
 
     def summary(self) -> dict[str, Any]:
-        s = strong_stock.summary(self.state)
-        return {
-            "strategy": s.strategy,
-            "stock": s.stock,
-            "granted": self.granted,
-            "refused": self.refused,
-            "held": s.held,
-            "free": s.free,
-            "oversold": s.oversold,
-            "forwarded": self.forwarded,
-        }
+        return summary_row(
+            strong_stock.summary(self.state), self.granted, self.refused, forwarded=self.forwarded
+        )
 
 
 class EscrowModel:
@@ -114,16 +113,7 @@ class EscrowModel:
 
     def summary(self) -> dict[str, Any]:
         s = escrow_stock.summary(self.state)
-        return {
-            "strategy": s.strategy,
-            "stock": s.stock,
-            "granted": self.granted,
-            "refused": self.refused,
-            "held": s.held,
-            "free": s.free,
-            "oversold": s.oversold,
-            "rebalances": self.rebalances,
-        }
+        return summary_row(s, self.granted, self.refused, rebalances=self.rebalances)
 
 
 Factory = Callable[[int, Sequence[str], float], StockModel]

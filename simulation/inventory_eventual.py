@@ -54,14 +54,7 @@ class EventualModel:
         self._gossip(zone, now_s)
 
     def summary(self) -> dict[str, Any]:
+        from simulation.inventory import summary_row  # inventory.py imports this module
+
         s = eventual_stock.summary(self.state)
-        return {
-            "strategy": s.strategy,
-            "stock": s.stock,
-            "granted": self.granted,
-            "refused": self.refused,
-            "held": s.held,
-            "free": s.free,
-            "oversold": s.oversold,
-            "gossip_messages": self.messages,
-        }
+        return summary_row(s, self.granted, self.refused, gossip_messages=self.messages)
