@@ -45,9 +45,10 @@ RETRY_SERVICE_CONFIG: dict[str, Any] = {
 
 # A peer that restarts (failover, failback, deploy) is usually back within a second; gRPC's default
 # reconnect backoff (1 s, growing x1.6 up to 120 s) kept channels failing fast long after it was.
+# Not grpc.min_reconnect_backoff_ms: gRPC also uses it as the minimum connect timeout (default 20 s),
+# and lowering it fails connections to a slow or briefly paused peer before its SETTINGS frame.
 RECONNECT_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
 
