@@ -65,7 +65,7 @@ def run_demo(topology: Topology, workdir: Path) -> int:
             _failover(cluster, acme)
         _say("\n8. Residency proof: every routed write, from the router's residency log")
         report = verify_residency(log, topo)
-        _say(f"  {report.served} writes served, {dict(sorted(report.by_decision.items()))}, ")
+        _say(f"  {report.served} writes served; decisions: {dict(sorted(report.by_decision.items()))}")
         _say(f"  served outside their zone: {len(report.violations)}  -> {'OK' if report.ok else 'VIOLATED'}")
         _say("\n9. Audit: every change is an event in a per-shard hash chain")
         for zone_name in ("eu", "us"):
