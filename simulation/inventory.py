@@ -8,37 +8,21 @@ per strategy (strong, escrow, eventual) on the same demand.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
+
+import simpy
 
 from consistency import escrow_stock, strong_stock
-from consistency.zone_stock import Summary, Verdict
+from consistency.zone_stock import Verdict
 from simulation.cluster import ClusterView
 from simulation.fields import ScenarioError
+from simulation.flash_sales import FlashSale
 from simulation.inventory_eventual import EventualModel
 from simulation.scenario import Scenario
+from simulation.stock_model import Background, StockModel, summary_row
+from simulation.stock_model import to_us as _us
 
-
-class StockModel(Protocol):
-    name: str
-
-    def reserve(self, zone: str, quantity: int, now_s: float) -> tuple[bool, float]:
-        """(granted, extra seconds the reserving transaction spends on cross-zone calls)."""
-        ...
-
-    def release(self, zone: str, quantity: int, now_s: float) -> None: ...
-
-    def summary(self) -> dict[str, Any]: ...
-
-
-def _us(now_s: float) -> int:
-    return int(now_s * 1_000_000)
-
-
-def summary_row(s: Summary, granted: int, refused: int, **extra: int) -> dict[str, Any]:
-    """One strategy's line in the report: the strategy's own summary plus the simulator's counts."""
-    row: dict[str, Any] = {"strategy": s.strategy, "stock": s.stock, "granted": granted, "refused": refused}
-    row.update(held=s.held, free=s.free, oversold=s.oversold, **extra)
-    return row
+__all__ = ["EscrowModel", "EventualModel", "StockModel", "StrongModel", "build_stock_models", "summary_row"]
 
 
 class StrongModel:
@@ -46,9 +30,9 @@ class StrongModel:
 
     name = "strong"
 
-    def __init__(self, stock: int, zones: Sequence[str], cross_zone_s: float) -> None:
-        self.state = strong_stock.new(stock, zones)
-        self.cross_zone_s = cross_zone_s
+    def __init__(self, sale: FlashSale, zones: Sequence[str]) -> None:
+        self.state = strong_stock.new(sale.stock, zones)
+        self.cross_zone_s = sale.cross_zone_s
         self.granted = self.refused = self.forwarded = 0
 
     def _call(self, fn: Callable[..., Any], zone: str, quantity: int, now_s: float) -> tuple[bool, float]:
@@ -70,6 +54,9 @@ class StrongModel:
     def release(self, zone: str, quantity: int, now_s: float) -> None:
         self._call(strong_stock.release, zone, quantity, now_s)
 
+    def background(self, env: simpy.Environment) -> Background | None:
+        return None  # every decision is made on the order's path
+
     def summary(self) -> dict[str, Any]:
         return summary_row(
             strong_stock.summary(self.state), self.granted, self.refused, forwarded=self.forwarded
@@ -81,9 +68,10 @@ class EscrowModel:
 
     name = "escrow"
 
-    def __init__(self, stock: int, zones: Sequence[str], cross_zone_s: float) -> None:
-        self.state = escrow_stock.new(stock, zones, low_watermark=max(1, stock // (20 * len(zones))))
-        self.cross_zone_s = cross_zone_s
+    def __init__(self, sale: FlashSale, zones: Sequence[str]) -> None:
+        low = max(1, sale.stock // (20 * len(zones)))
+        self.state = escrow_stock.new(sale.stock, zones, low_watermark=low)
+        self.cross_zone_s = sale.cross_zone_s
         self.pending: dict[str, tuple[float, escrow_stock.Rebalance]] = {}
         self.token = 0
         self.granted = self.refused = self.rebalances = 0
@@ -111,12 +99,15 @@ class EscrowModel:
         self._apply_due(now_s)
         self.state, _ = escrow_stock.release(self.state, zone, quantity, _us(now_s))
 
+    def background(self, env: simpy.Environment) -> Background | None:
+        return None  # a rebalance is applied lazily, once its cross-zone delay has passed
+
     def summary(self) -> dict[str, Any]:
         s = escrow_stock.summary(self.state)
         return summary_row(s, self.granted, self.refused, rebalances=self.rebalances)
 
 
-Factory = Callable[[int, Sequence[str], float], StockModel]
+Factory = Callable[[FlashSale, Sequence[str]], StockModel]
 FACTORIES: dict[str, Factory] = {"strong": StrongModel, "escrow": EscrowModel, "eventual": EventualModel}
 
 
@@ -152,5 +143,5 @@ def build_stock_models(scenario: Scenario, view: ClusterView) -> list[list[Stock
                 f"{sale.strategy!r} is not available yet (available: {', '.join(sorted(have))})",
             )
         names = [sale.strategy, *sorted(n for n in have if n != sale.strategy)]
-        out.append([have[n](sale.stock, zones, sale.cross_zone_s) for n in names if n in have])
+        out.append([have[n](sale, zones) for n in names if n in have])
     return out

@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 
 def _nan(values: list[float | None]) -> list[float]:
@@ -75,11 +76,22 @@ def write_plots(out: Path, report: dict[str, Any]) -> list[Path]:
     if run["stock"]:
         fig, ax = plt.subplots(figsize=(8, 4))
         labels, sold = [], []
+        bounded: list[tuple[str, int]] = []  # eventual's bound; strong and escrow are 0 by design
         for sale in run["stock"]:
             for st in sale["strategies"]:
-                labels.append(f"{sale['sale']}\n{st['strategy']}")
+                primary = " (primary)" if st["strategy"] == sale["primary"] else ""
+                labels.append(f"{sale['sale']}\n{st['strategy']}{primary}")
                 sold.append(st["oversold"])
-        ax.bar(labels, sold)
-        ax.set(ylabel="units oversold", title="Oversell per strategy")
+                if "oversell_bound" in st:
+                    bounded.append((labels[-1], st["oversell_bound"]))
+        bars = ax.bar(labels, sold, label="oversold")
+        ax.bar_label(bars)  # a bar of 0 is invisible: its number says it was measured
+        if bounded:
+            at, bound = zip(*bounded, strict=True)
+            ax.scatter(at, bound, marker="_", s=900, color="red", zorder=3, label="oversell bound")
+        ax.set_ylim(0, max([*(b for _, b in bounded), *sold, 1]) * 1.15)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set(ylabel="units sold beyond the stock", title="Oversell per strategy (same demand for each)")
+        ax.legend()
         save("oversell.png", fig)
     return paths

@@ -54,6 +54,19 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _cross_zone_work(st: dict[str, Any]) -> str:
+    """What a strategy spent across zones: strong's forwards, escrow's rebalances, eventual's gossip."""
+    if "forwarded" in st:
+        return f"{_fmt(st['forwarded'])} reservations forwarded to the owner zone"
+    if "rebalances" in st:
+        return f"{_fmt(st['rebalances'])} quota rebalances"
+    if "gossip_messages" in st:
+        interval, delay = st["gossip_interval_ms"], _fmt(st["gossip_delay_ms"])
+        every = f"every {_fmt(interval)} ms" if interval else "on every change"
+        return f"{_fmt(st['gossip_messages'])} gossip messages ({every}, {delay} ms delay)"
+    return "-"
+
+
 def markdown(report: dict[str, Any], timings: Sequence[Timing] = ()) -> str:
     first = report["runs"][0]
     ok = report["conservation_ok"]
@@ -116,21 +129,24 @@ def markdown(report: dict[str, Any], timings: Sequence[Timing] = ()) -> str:
             "",
             "The primary strategy decides each order; the others see the same demand in shadow.",
             "",
-            "| sale | strategy | stock | granted | refused | oversold |",
-            "|---|---|---:|---:|---:|---:|",
+            "| sale | strategy | stock | granted | refused | oversold | oversell bound | cross-zone work |",
+            "|---|---|---:|---:|---:|---:|---:|---|",
         ]
         for sale in first["stock"]:
             for st in sale["strategies"]:
                 mark = " (primary)" if st["strategy"] == sale["primary"] else ""
                 lines.append(
-                    f"| {sale['sale']} ({sale['sku']}) | {st['strategy']}{mark} | {st['stock']} | "
-                    f"{st['granted']} | {st['refused']} | {st['oversold']} |"
+                    f"| {sale['sale']} ({sale['sku']}) | {st['strategy']}{mark} | {_fmt(st['stock'])} | "
+                    f"{_fmt(st['granted'])} | {_fmt(st['refused'])} | {_fmt(st['oversold'])} | "
+                    f"{_fmt(st.get('oversell_bound', 0))} | {_cross_zone_work(st)} |"
                 )
-        lines.append("")
-        lines.append(
-            "strong and escrow never sell more than the stock; eventual sells from each zone's own view "
-            "and learns of the other zones' sales one cross-zone delay later, so it can oversell."
-        )
+        lines += [
+            "",
+            "strong and escrow never sell more than the stock. eventual sells from each zone's own view and "
+            "hears of the other zones' sales by gossip (sent every gossip interval, arriving one delay "
+            "later), so it oversells — by at most the bound: the units the other zones granted within one "
+            "interval + delay before a grant.",
+        ]
     if timings:
         lines += ["", "## Wall time", "", "| seed | wall s | simulated orders/s |", "|---:|---:|---:|"]
         lines += [f"| {t.seed} | {t.wall_s:.2f} | {t.orders_per_s:,.0f} |" for t in timings]

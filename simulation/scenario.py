@@ -1,7 +1,9 @@
 """The scenario model: traffic, capacity, service times, client behaviour and failures, validated once.
 
 A scenario is read next to a topology (the same YAML a deployment uses): every region, tenant and
-country it names is checked against it, and every error names the field by its path.
+country it names is checked against it, and every error names the field by its path. The parts with
+a life of their own are read by their own modules: `demand` (geographies, diurnal curves, ramps),
+`flash_sales` (hot SKUs and their stock strategies) and `outages` (the failure schedule).
 """
 
 from __future__ import annotations
@@ -15,68 +17,26 @@ import yaml
 
 from ordermesh.retry import RetryPolicy
 from ordermesh.topology import Topology
+from simulation.demand import Diurnal, Geography, Ramp, parse_geographies, parse_ramps
 from simulation.distributions import ServiceDist, parse_dist
-from simulation.fields import ScenarioError, integer, join, mapping, name_list, number, text, weights
+from simulation.fields import ScenarioError, integer, mapping, number, text
+from simulation.flash_sales import STRATEGIES, FlashSale, parse_flash_sales
+from simulation.outages import Failures, Outage, parse_failures
 
-STRATEGIES = ("strong", "escrow", "eventual")
-
-
-@dataclass(frozen=True)
-class Diurnal:
-    """Rate multiplier over the local day: `trough` at the quietest hour, 1.0 at `peak_hour`."""
-
-    trough: float = 1.0
-    peak_hour: float = 20.0
-
-
-@dataclass(frozen=True)
-class Geography:
-    name: str
-    peak_rate: float  # orders/s when the diurnal curve is at 1.0 and no event is on
-    utc_offset_h: float
-    diurnal: Diurnal
-    countries: Mapping[str, float]  # normalised weights
-    tenants: Mapping[str, float]
-
-
-@dataclass(frozen=True)
-class Ramp:
-    """A peak event (e.g. Black Friday): linear ramp to `factor`, hold, linear ramp back down."""
-
-    start_s: float
-    ramp_s: float
-    hold_s: float
-    factor: float
-    geographies: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class FlashSale:
-    name: str
-    sku: str
-    start_s: float
-    duration_s: float
-    rate: float  # extra orders/s for the hot SKU while the sale is on
-    stock: int
-    quantity: int
-    geographies: tuple[str, ...]
-    strategy: str
-    cross_zone_s: float = 0.08  # cross-zone delay: strong forwards, escrow rebalances, eventual gossip lands
-
-
-@dataclass(frozen=True)
-class Outage:
-    kind: str  # "region" | "zone"
-    target: str
-    start_s: float
-    duration_s: float
-
-
-@dataclass(frozen=True)
-class Failures:
-    detection_s: float = 5.0
-    promotion_s: float = 10.0
-    outages: tuple[Outage, ...] = ()
+# The scenario's parts live in their own modules; these names stay importable from here.
+__all__ = [
+    "STRATEGIES",
+    "Diurnal",
+    "Failures",
+    "FlashSale",
+    "Geography",
+    "Outage",
+    "Ramp",
+    "Scenario",
+    "Service",
+    "load_scenario",
+    "parse_scenario",
+]
 
 
 @dataclass(frozen=True)
@@ -153,7 +113,7 @@ def parse_scenario(data: Any, topology: Topology, base_dir: Path | None = None) 
     traffic = mapping(
         root.get("traffic"), "traffic", {"geographies", "events", "flash_sales", "invalid_fraction"}
     )
-    geos = _geographies(traffic.get("geographies"), topology)
+    geos = parse_geographies(traffic.get("geographies"), topology)
     capacity = mapping(root.get("capacity"), "capacity", {"workers_per_instance", "instances"})
     service_raw = mapping(root.get("service"), "service", {"app", "db_commit", "contention"})
     service = _service(service_raw)
@@ -192,9 +152,9 @@ def parse_scenario(data: Any, topology: Topology, base_dir: Path | None = None) 
         ),
         slo_p99_s=number(slo, "p99_ms", "slo", default=300.0, lo=0.0, lo_open=True) / 1000,
         error_budget=number(slo, "error_budget", "slo", default=0.001, hi=1.0),
-        ramps=_ramps(traffic.get("events", []), geos),
-        flash_sales=_flash_sales(traffic.get("flash_sales", []), geos),
-        failures=_failures(root.get("failures", {}), topology),
+        ramps=parse_ramps(traffic.get("events", []), geos),
+        flash_sales=parse_flash_sales(traffic.get("flash_sales", []), geos),
+        failures=parse_failures(root.get("failures", {}), topology),
         invalid_fraction=number(traffic, "invalid_fraction", "traffic", default=0.0, hi=1.0),
         placement=placement,
         tick_s=tick,
@@ -202,32 +162,6 @@ def parse_scenario(data: Any, topology: Topology, base_dir: Path | None = None) 
         warmup_s=number(root, "warmup_s", "", default=0.0, hi=duration),
         calibration=calibration,
     )
-
-
-def _geographies(value: Any, topology: Topology) -> dict[str, Geography]:
-    raw = mapping(value, "traffic.geographies")
-    if not raw:
-        raise ScenarioError("traffic.geographies", "at least one geography is required")
-    out: dict[str, Geography] = {}
-    for name, graw in raw.items():
-        at = f"traffic.geographies.{name}"
-        g = mapping(graw, at, {"peak_rate", "utc_offset_h", "diurnal", "countries", "tenants"})
-        d = mapping(g.get("diurnal", {}), f"{at}.diurnal", {"trough", "peak_hour"})
-        out[str(name)] = Geography(
-            name=str(name),
-            peak_rate=number(g, "peak_rate", at),
-            utc_offset_h=number(g, "utc_offset_h", at, default=0.0, lo=-14.0, hi=14.0),
-            diurnal=Diurnal(
-                number(d, "trough", f"{at}.diurnal", default=1.0, hi=1.0),
-                number(d, "peak_hour", f"{at}.diurnal", default=20.0, hi=24.0),
-            ),
-            countries=weights(g.get("countries"), f"{at}.countries", None, "country"),
-            tenants=weights(g.get("tenants"), f"{at}.tenants", topology.tenants, "tenant"),
-        )
-        for country in out[str(name)].countries:
-            if len(country) != 2 or not country.isupper():
-                raise ScenarioError(f"{at}.countries.{country}", "not an ISO 3166-1 alpha-2 country code")
-    return out
 
 
 def _instances(value: Any, topology: Topology) -> dict[str, int]:
@@ -272,96 +206,3 @@ def _latency(value: Any, geos: Mapping[str, Geography], topology: Topology) -> d
             r: (router + number(row, r, f"latency_ms.{geo}", default=row_default)) / 1000 for r in regions
         }
     return out
-
-
-def _ramps(value: Any, geos: Mapping[str, Geography]) -> tuple[Ramp, ...]:
-    if not isinstance(value, list):
-        raise ScenarioError("traffic.events", "a list of events")
-    out = []
-    for i, item in enumerate(value):
-        at = f"traffic.events[{i}]"
-        r = mapping(item, at, {"kind", "start_s", "ramp_s", "hold_s", "factor", "geographies"})
-        if text(r, "kind", at, default="ramp") != "ramp":
-            raise ScenarioError(
-                f"{at}.kind", "the only event kind is 'ramp' (flash sales have their own list)"
-            )
-        out.append(
-            Ramp(
-                number(r, "start_s", at),
-                number(r, "ramp_s", at, default=0.0),
-                number(r, "hold_s", at),
-                number(r, "factor", at, lo=0.0, lo_open=True),
-                name_list(r.get("geographies", list(geos)), f"{at}.geographies", geos, "geography"),
-            )
-        )
-    return tuple(out)
-
-
-def _flash_sales(value: Any, geos: Mapping[str, Geography]) -> tuple[FlashSale, ...]:
-    if not isinstance(value, list):
-        raise ScenarioError("traffic.flash_sales", "a list of flash sales")
-    out = []
-    for i, item in enumerate(value):
-        at = f"traffic.flash_sales[{i}]"
-        f = mapping(
-            item,
-            at,
-            {
-                "name",
-                "sku",
-                "start_s",
-                "duration_s",
-                "rate",
-                "stock",
-                "quantity",
-                "geographies",
-                "strategy",
-                "cross_zone_ms",
-            },
-        )
-        strategy = text(f, "strategy", at, default="strong")
-        if strategy not in STRATEGIES:
-            raise ScenarioError(f"{at}.strategy", f"unknown strategy {strategy!r} ({', '.join(STRATEGIES)})")
-        out.append(
-            FlashSale(
-                name=text(f, "name", at, default=f"flash-{i}"),
-                sku=text(f, "sku", at),
-                start_s=number(f, "start_s", at),
-                duration_s=number(f, "duration_s", at, lo=0.0, lo_open=True),
-                rate=number(f, "rate", at, lo=0.0, lo_open=True),
-                stock=integer(f, "stock", at),
-                quantity=integer(f, "quantity", at, default=1, lo=1),
-                geographies=name_list(
-                    f.get("geographies", list(geos)), f"{at}.geographies", geos, "geography"
-                ),
-                strategy=strategy,
-                cross_zone_s=number(f, "cross_zone_ms", at, default=80.0) / 1000,
-            )
-        )
-    return tuple(out)
-
-
-def _failures(value: Any, topology: Topology) -> Failures:
-    raw = mapping(value, "failures", {"detection_s", "promotion_s", "outages"})
-    outages_raw = raw.get("outages", [])
-    if not isinstance(outages_raw, list):
-        raise ScenarioError("failures.outages", "a list of {region|zone, start_s, duration_s}")
-    regions = {r.name for r in topology.regions}
-    outages = []
-    for i, item in enumerate(outages_raw):
-        at = f"failures.outages[{i}]"
-        o = mapping(item, at, {"region", "zone", "start_s", "duration_s"})
-        if ("region" in o) == ("zone" in o):
-            raise ScenarioError(at, "name exactly one of 'region' or 'zone'")
-        kind = "region" if "region" in o else "zone"
-        target = text(o, kind, at)
-        if target not in (regions if kind == "region" else topology.zones):
-            raise ScenarioError(join(at, kind), f"unknown {kind} {target!r} (not in the topology)")
-        outages.append(
-            Outage(kind, target, number(o, "start_s", at), number(o, "duration_s", at, lo=0.0, lo_open=True))
-        )
-    return Failures(
-        number(raw, "detection_s", "failures", default=5.0),
-        number(raw, "promotion_s", "failures", default=10.0),
-        tuple(outages),
-    )

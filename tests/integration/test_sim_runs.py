@@ -12,7 +12,7 @@ import yaml
 
 from ordermesh.topology import Topology, load_topology
 from simulation.engine import Engine
-from simulation.report import build_report, write_report
+from simulation.report import build_report, markdown, write_report
 from simulation.runner import run_seeds
 from simulation.scenario import Scenario, parse_scenario
 from simulation.summary import summarize
@@ -81,36 +81,54 @@ def test_region_failover_conserves_orders_and_stays_in_zone(topology: Topology) 
         assert by_name["strong"]["granted"] <= by_name["strong"]["stock"]
 
 
-def _flash_sale_strategies(topology: Topology, cross_zone_ms: float) -> dict[str, dict[str, Any]]:
-    """A doorbuster whose demand from two zones (europe, americas) is far above its stock."""
+def _flash_sale(topology: Topology, **sale: Any) -> dict[str, Any]:
+    """A doorbuster whose demand from three zones (eu, us, apac) is about nine times its stock (300)."""
     data = copy.deepcopy(SMOKE)
     data["duration_s"] = 50
     data["failures"] = {"outages": []}
     data["traffic"]["flash_sales"] = [
-        {"name": "doorbuster", "sku": "SKU-TV-55", "start_s": 10, "duration_s": 30, "rate": 80,
-         "stock": 300, "strategy": "strong", "geographies": ["europe", "americas"],
-         "cross_zone_ms": cross_zone_ms},
+        {"name": "doorbuster", "sku": "SKU-TV-55", "start_s": 10, "duration_s": 30, "rate": 90,
+         "stock": 300, "strategy": "strong", "geographies": ["europe", "americas", "apac"], **sale},
     ]  # fmt: skip
-    engine = Engine(topology, parse_scenario(data, topology), seed=11)
+    s = parse_scenario(data, topology)
+    engine = Engine(topology, s, seed=11)
     engine.run()
-    (sale,) = summarize(engine)["stock"]
+    return build_report(topology.name, s, [summarize(engine)])
+
+
+def _by_strategy(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    (sale,) = report["runs"][0]["stock"]
     return {st["strategy"]: st for st in sale["strategies"]}
 
 
-def test_flash_sale_oversell_per_strategy(topology: Topology) -> None:
-    """Demand (~2,400 units) is eight times the stock (300), from two zones at once: strong and escrow
-    sell exactly the stock and no more; eventual sells units twice before the zones hear of each other."""
-    by_name = _flash_sale_strategies(topology, cross_zone_ms=150)
+def test_flash_sale_oversell_per_strategy_is_measured_and_reported(topology: Topology) -> None:
+    """Demand from three zones at once, far above the stock: strong and escrow sell exactly the stock;
+    eventual's zones sell the last units before the gossip reaches them, and the report says by how much."""
+    report = _flash_sale(topology, gossip_interval_ms=500, gossip_delay_ms=80)
+    by_name = _by_strategy(report)
     assert by_name["strong"]["oversold"] == 0 and by_name["escrow"]["oversold"] == 0
     assert by_name["strong"]["granted"] == 300 and by_name["escrow"]["granted"] == 300
-    assert by_name["eventual"]["oversold"] > 0
-    assert by_name["eventual"]["granted"] == 300 + by_name["eventual"]["oversold"]
+    eventual = by_name["eventual"]
+    assert eventual["oversold"] > 0
+    assert eventual["granted"] == 300 + eventual["oversold"]
+    assert eventual["oversold"] <= eventual["oversell_bound"]  # the documented bound holds
+    assert eventual["gossip_messages"] > 0
+    md = markdown(report)
+    rows = {line.split("|")[2].strip(): line for line in md.splitlines() if line.startswith("| doorbuster")}
+    assert rows["strong (primary)"].split("|")[6].strip() == "0"
+    assert rows["escrow"].split("|")[6].strip() == "0"
+    assert rows["eventual"].split("|")[6].strip() == f"{eventual['oversold']:,}"
 
 
-def test_eventual_does_not_oversell_when_gossip_is_instant(topology: Topology) -> None:
-    by_name = _flash_sale_strategies(topology, cross_zone_ms=0)
-    assert by_name["eventual"]["oversold"] == 0
-    assert by_name["eventual"]["granted"] == 300
+def test_eventual_oversell_grows_with_staleness_and_vanishes_without_it(topology: Topology) -> None:
+    """Same seed, same demand (eventual runs in shadow): only the gossip settings change."""
+    every_change = _by_strategy(_flash_sale(topology, gossip_interval_ms=0, gossip_delay_ms=0))["eventual"]
+    assert every_change["oversold"] == 0 and every_change["oversell_bound"] == 0
+    assert every_change["granted"] == 300
+    delayed = _by_strategy(_flash_sale(topology, gossip_interval_ms=0, gossip_delay_ms=80))["eventual"]
+    slow = _by_strategy(_flash_sale(topology, gossip_interval_ms=2000, gossip_delay_ms=80))["eventual"]
+    assert 0 < delayed["oversold"] <= delayed["oversell_bound"]
+    assert delayed["oversold"] < slow["oversold"] <= slow["oversell_bound"]
 
 
 def test_zone_down_fails_restricted_tenant_and_serves_nothing_elsewhere(topology: Topology) -> None:

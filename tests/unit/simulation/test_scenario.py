@@ -21,6 +21,19 @@ def test_smoke_scenario_loads(topology: Topology, smoke_data: dict[str, Any]) ->
     assert s.latency_s["europe"]["eu-west"] == pytest.approx(0.009)  # 8 ms + 1 ms router
 
 
+def test_gossip_defaults_follow_the_sale(topology: Topology, smoke_data: dict[str, Any]) -> None:
+    sale = smoke_data["traffic"]["flash_sales"][0]
+    for key in ("cross_zone_ms", "gossip_interval_ms", "gossip_delay_ms"):
+        sale.pop(key, None)
+    (default,) = parse_scenario(smoke_data, topology).flash_sales
+    assert (default.cross_zone_s, default.gossip_interval_s, default.gossip_delay_s) == (0.08, 0.5, 0.08)
+    sale["cross_zone_ms"] = 120  # the gossip delay defaults to the sale's cross-zone delay ...
+    assert parse_scenario(smoke_data, topology).flash_sales[0].gossip_delay_s == pytest.approx(0.12)
+    sale.update(gossip_interval_ms=0, gossip_delay_ms=0)  # ... and both can be set on their own
+    (instant,) = parse_scenario(smoke_data, topology).flash_sales
+    assert (instant.cross_zone_s, instant.gossip_interval_s, instant.gossip_delay_s) == (0.12, 0.0, 0.0)
+
+
 @pytest.mark.parametrize(
     ("mutate", "path"),
     [
@@ -41,6 +54,18 @@ def test_smoke_scenario_loads(topology: Topology, smoke_data: dict[str, Any]) ->
         (lambda d: d["failures"]["outages"][0].update(region="moon"), "failures.outages[0].region"),
         (lambda d: d["failures"]["outages"][0].update(zone="eu"), "failures.outages[0]"),
         (lambda d: d["traffic"]["flash_sales"][0].update(strategy="hope"), "traffic.flash_sales[0].strategy"),
+        (
+            lambda d: d["traffic"]["flash_sales"][0].update(gossip_interval_ms=-1),
+            "traffic.flash_sales[0].gossip_interval_ms",
+        ),
+        (
+            lambda d: d["traffic"]["flash_sales"][0].update(gossip_delay_ms="soon"),
+            "traffic.flash_sales[0].gossip_delay_ms",
+        ),
+        (
+            lambda d: d["traffic"]["flash_sales"][0].update(gossip_every_ms=5),
+            "traffic.flash_sales[0].gossip_every_ms",
+        ),
         (
             lambda d: d["traffic"]["events"][0].update(geographies=["mars"]),
             "traffic.events[0].geographies[0]",
