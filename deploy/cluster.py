@@ -33,7 +33,8 @@ import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from deploy.postgres_server import PostgresServer
-from deploy.zookeeper_server import ZooKeeperServer, free_port
+from deploy.processes import free_port
+from deploy.zookeeper_server import ZooKeeperServer
 from ordermesh.topology import Region, Router, Topology, Zone
 from region_service.storage.migrate import upgrade
 

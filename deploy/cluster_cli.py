@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from deploy.processes import alive
+
 SubParsers = Any  # argparse._SubParsersAction[argparse.ArgumentParser]
 
 
@@ -84,24 +86,11 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):
-        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z":
-            return False
-    return True
-
-
 def _wait_gone(pids: list[int], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    return not any(_alive(p) for p in pids)
+    return not any(alive(p) for p in pids)
 
 
 def _down(args: argparse.Namespace) -> int:
@@ -113,7 +102,7 @@ def _down(args: argparse.Namespace) -> int:
     except (OSError, ValueError):
         return _fail(f"no running cluster in {args.workdir} (no readable {STATE_FILE})", 2)
     supervisor = int(state["supervisor_pid"])
-    if _alive(supervisor):
+    if alive(supervisor):
         os.kill(supervisor, signal.SIGTERM)
         if _wait_gone([supervisor], args.timeout):
             print("cluster stopped")

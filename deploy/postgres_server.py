@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -31,6 +30,8 @@ from types import TracebackType
 
 import psycopg
 from psycopg import sql
+
+from deploy.processes import alive, free_port
 
 __all__ = ["PostgresServer", "PostgresServerError", "find_bindir"]
 
@@ -74,28 +75,6 @@ def _version_key(path: str) -> tuple[int, ...]:
 
 def _env() -> dict[str, str]:
     return {**os.environ, "LC_ALL": "C", "LANG": "C"}
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _alive(pid: int) -> bool:
-    """True while `pid` runs; a zombie counts as dead (our container init may never reap it)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def _children(pid: int) -> list[int]:
@@ -213,9 +192,9 @@ class PostgresServer:
         # Wait until every old process is gone: a surviving backend still attached to the old shared
         # memory would make the next postmaster refuse to start.
         deadline = time.monotonic() + 10
-        while any(_alive(p) for p in doomed) and time.monotonic() < deadline:
+        while any(alive(p) for p in doomed) and time.monotonic() < deadline:
             time.sleep(0.02)
-        if any(_alive(p) for p in doomed):
+        if any(alive(p) for p in doomed):
             raise PostgresServerError(f"server processes survived SIGKILL for 10s: {doomed}")
         # The lock files name a pid that is now dead, but a zombie (never reaped by a minimal container
         # init) or a recycled pid would make postgres refuse to start, or pg_ctl signal a stranger.
@@ -269,7 +248,7 @@ class PostgresServer:
     def _start_on_free_port(self) -> None:
         for attempt in range(1, _PORT_ATTEMPTS + 1):
             try:
-                self._start(_free_port())
+                self._start(free_port())
                 return
             except PostgresServerError:
                 # Another process may have taken the port between our probe and postgres' bind.
@@ -333,7 +312,7 @@ class PostgresServer:
             pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
         except (OSError, ValueError, IndexError, PostgresServerError):
             return None
-        return pid if _alive(pid) else None
+        return pid if alive(pid) else None
 
     def _command(self, binary: str, args: Sequence[str]) -> list[str]:
         command = [str(self._bindir / binary), *args]

@@ -18,7 +18,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,6 +25,8 @@ from pathlib import Path
 from types import TracebackType
 
 from kazoo.client import KazooClient
+
+from deploy.processes import free_port
 
 # Debian ships zookeeper.jar with a manifest Class-Path listing its dependencies under
 # /usr/share/java; an upstream tarball keeps them all in lib/. slf4j-simple makes the server log
@@ -63,13 +64,6 @@ def zookeeper_classpath(home: str | None = None) -> list[str]:
             "no ZooKeeper jars found: install Debian's `zookeeper` package or set ZOOKEEPER_HOME"
         )
     return jars
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class ZooKeeperServer:

@@ -72,9 +72,7 @@ class OrderServiceServicer:
             status = _unexpected(exc)
         await context.abort_with_status(status)
 
-    async def CreateOrder(
-        self, request: pb.CreateOrderRequest | None, context: aio.ServicerContext
-    ) -> bytes:
+    async def CreateOrder(self, request: pb.CreateOrderRequest | None, context: aio.ServicerContext) -> bytes:
         async def call() -> bytes:
             req = _required(request, "CreateOrderRequest")
             who = current_principal()
@@ -120,27 +118,27 @@ class OrderServiceServicer:
     async def UpdateOrderStatus(
         self, request: pb.UpdateOrderStatusRequest | None, context: aio.ServicerContext
     ) -> bytes:
-        async def call() -> bytes:
-            req = _required(request, "UpdateOrderStatusRequest")
-            who = current_principal()
-            change = tr.change_from_pb(req)
-            reply = await self._run(
-                self.book.change_status, who, req.request_id, tr.fingerprint(req), change, _render
-            )
-            return reply.payload  # already the serialized pb.Order: sent as is
+        return await self._change(
+            context, _required_later(request, "UpdateOrderStatusRequest"), tr.change_from_pb
+        )
 
-        result: bytes = await self._answer(context, call)
-        return result
+    async def CancelOrder(self, request: pb.CancelOrderRequest | None, context: aio.ServicerContext) -> bytes:
+        return await self._change(context, _required_later(request, "CancelOrderRequest"), tr.cancel_from_pb)
 
-    async def CancelOrder(
-        self, request: pb.CancelOrderRequest | None, context: aio.ServicerContext
+    async def _change(
+        self, context: aio.ServicerContext, required: Callable[[], Any], to_change: Callable[[Any], Any]
     ) -> bytes:
+        """UpdateOrderStatus and CancelOrder: one status change through the service layer."""
+
         async def call() -> bytes:
-            req = _required(request, "CancelOrderRequest")
-            who = current_principal()
-            change = tr.cancel_from_pb(req)
+            req = required()
             reply = await self._run(
-                self.book.change_status, who, req.request_id, tr.fingerprint(req), change, _render
+                self.book.change_status,
+                current_principal(),
+                req.request_id,
+                tr.fingerprint(req),
+                to_change(req),
+                _render,
             )
             return reply.payload  # already the serialized pb.Order: sent as is
 
@@ -192,6 +190,11 @@ class OrderServiceServicer:
 
 def _render(order: Any) -> bytes:
     return tr.order_to_pb(order).SerializeToString(deterministic=True)
+
+
+def _required_later(request: T | None, name: str) -> Callable[[], T]:
+    """_required, checked inside the call (so its error is answered like any other)."""
+    return lambda: _required(request, name)
 
 
 def _required(request: T | None, name: str) -> T:

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, TextClause, text
 from ordermesh.audit import OrderEvent
 from ordermesh.order import Order
 from region_service.ports import StoredResponse
-from region_service.storage.repositories import event_row
+from region_service.storage.repositories import event_row, key_params
 
 _ORDER_FIELDS = (
     "order_id", "tenant", "zone", "bucket", "customer_id", "customer_country", "status", "version",
@@ -57,11 +57,7 @@ class SqlNewOrderBatch:
     ) -> set[str]:
         if not entries:
             return set()
-        rows = [
-            {"tenant": tenant, "method": method, "request_id": request_id, "fingerprint": r.fingerprint,
-             "payload": r.payload, "created_us": now_us, "expires_us": expires_us}
-            for request_id, r in entries
-        ]  # fmt: skip
+        rows = [key_params(tenant, method, request_id, r, now_us, expires_us) for request_id, r in entries]
         suffix = " ON CONFLICT (tenant, method, request_id) DO NOTHING RETURNING request_id"
         claim = _insert("idempotency_keys", _KEY_FIELDS, len(rows), suffix)
         return {str(row[0]) for row in self._conn.execute(claim, _params(rows))}

@@ -273,14 +273,7 @@ class SqlIdempotencyStore:
     ) -> None:
         """Inserts the key; a concurrent twin that committed first makes this a unique violation on
         the key, which the runner answers by re-running the transaction (its lookup then replays)."""
-        self._conn.execute(
-            _INSERT_KEY,
-            {
-                "tenant": tenant, "method": method, "request_id": request_id,
-                "fingerprint": response.fingerprint, "payload": response.payload,
-                "created_us": now_us, "expires_us": expires_us,
-            },
-        )
+        self._conn.execute(_INSERT_KEY, key_params(tenant, method, request_id, response, now_us, expires_us))
 
 
     def claim(
@@ -293,15 +286,19 @@ class SqlIdempotencyStore:
         expires_us: int,
     ) -> bool:
         """Stores the key unless it exists (no read first); True when this call stored it."""
-        result = self._conn.execute(
-            _CLAIM_KEY,
-            {
-                "tenant": tenant, "method": method, "request_id": request_id,
-                "fingerprint": response.fingerprint, "payload": response.payload,
-                "created_us": now_us, "expires_us": expires_us,
-            },
-        )  # fmt: skip
+        params = key_params(tenant, method, request_id, response, now_us, expires_us)
+        result = self._conn.execute(_CLAIM_KEY, params)
         return bool(result.rowcount == 1)
+
+
+def key_params(
+    tenant: str, method: str, request_id: str, response: StoredResponse, now_us: int, expires_us: int
+) -> dict[str, Any]:
+    return {
+        "tenant": tenant, "method": method, "request_id": request_id,
+        "fingerprint": response.fingerprint, "payload": response.payload,
+        "created_us": now_us, "expires_us": expires_us,
+    }  # fmt: skip
 
 
 class SqlShardEpochs:

@@ -146,9 +146,9 @@ def test_start_retries_when_the_probed_port_is_taken(monkeypatch: pytest.MonkeyP
         squatter.listen()
         taken = squatter.getsockname()[1]
         ports = iter([taken])
-        real_free_port = postgres_server_module._free_port
+        real_free_port = postgres_server_module.free_port
         monkeypatch.setattr(
-            postgres_server_module, "_free_port", lambda: next(ports, None) or real_free_port()
+            postgres_server_module, "free_port", lambda: next(ports, None) or real_free_port()
         )
         with PostgresServer(durable=False) as server:
             assert server.port != taken
