@@ -13,6 +13,7 @@ from ordermesh.status import CANCELLABLE, INITIAL, OrderStatus, can_transition
 MAX_LINES = 200
 MAX_QUANTITY = 1_000_000
 MAX_REASON = 500
+MAX_TIER = 3
 SKU = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
 REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f-\x9f]*")  # no C0/C1 control characters, DEL
@@ -22,6 +23,7 @@ _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f-\x9f]*")  # no C0/C1 control character
 class Customer:
     customer_id: str
     country: str
+    tier: int = 0  # customer tier for allocation, 0..MAX_TIER (consistency.allocation.Tier); stored
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,8 @@ def validate_draft(draft: OrderDraft) -> OrderDraft:
         bad.append(FieldViolation("customer.country", "required"))
     elif not is_country(cust.country):
         bad.append(FieldViolation("customer.country", "not an ISO 3166-1 alpha-2 code (e.g. DE, US)"))
+    if not isinstance(cust.tier, int) or isinstance(cust.tier, bool) or not 0 <= cust.tier <= MAX_TIER:
+        bad.append(FieldViolation("customer.tier", "must be 0..3: standard, silver, gold, platinum"))
     if not draft.lines:
         bad.append(FieldViolation("lines", "an order needs at least one line"))
     elif len(draft.lines) > MAX_LINES:

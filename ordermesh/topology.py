@@ -13,6 +13,13 @@ import yaml
 
 from ordermesh.countries import is_country
 from ordermesh.shard import ShardKey, is_tenant_name, is_zone_name, stable_bucket
+from ordermesh.topology_inventory import (
+    InventoryConfigError,
+    InventoryPolicy,
+    WarehouseSpec,
+    parse_policy,
+    parse_warehouses,
+)
 
 _REGION = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 _ENDPOINT = re.compile(r"^[A-Za-z0-9.\-]+:[0-9]{1,5}$|^\[[0-9a-fA-F:]+\]:[0-9]{1,5}$")
@@ -34,6 +41,7 @@ class Region:
     name: str
     zone: str
     endpoint: str
+    warehouses: tuple[WarehouseSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,7 @@ class Tenant:
     zones: frozenset[str]
     api_key_sha256: frozenset[str]
     country_overrides: Mapping[str, str] = field(default_factory=dict)
+    inventory: InventoryPolicy | None = None  # None: the tenant does not track stock here
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,10 @@ class Topology:
     @property
     def regions(self) -> tuple[Region, ...]:
         return tuple(r for z in self.zones.values() for r in z.regions)
+
+    def warehouses(self, zone: str | None = None) -> dict[str, WarehouseSpec]:
+        """Warehouses by name, of one zone or of all."""
+        return {w.name: w for r in self.regions if zone in (None, r.zone) for w in r.warehouses}
 
     def shard(self, tenant: str, zone: str) -> ShardKey:
         return ShardKey(tenant, zone, stable_bucket(tenant, self.buckets_per_zone))
@@ -133,6 +146,7 @@ def _zones(raw: Mapping[str, Any], base_dir: Path | None) -> dict[str, Zone]:
         raise TopologyError("zones", "at least one zone is required")
     zones: dict[str, Zone] = {}
     seen_regions: set[str] = set()
+    seen_warehouses: set[str] = set()
     for zname, zraw in raw.items():
         at = f"zones.{zname}"
         if not isinstance(zname, str) or not is_zone_name(zname):
@@ -152,8 +166,17 @@ def _zones(raw: Mapping[str, Any], base_dir: Path | None) -> dict[str, Zone]:
                 raise TopologyError(rat, "region defined twice (a region belongs to exactly one zone)")
             seen_regions.add(rname)
             rmap = _mapping(rval, rat)
-            _known(rmap, rat, {"endpoint"})
-            regions.append(Region(rname, zname, _endpoint(rmap.get("endpoint"), f"{rat}.endpoint")))
+            _known(rmap, rat, {"endpoint", "warehouses"})
+            try:
+                stores = parse_warehouses(rmap.get("warehouses"), f"{rat}.warehouses", rname, zname)
+            except InventoryConfigError as exc:
+                raise TopologyError(exc.path, exc.problem) from None
+            for w in stores:
+                if w.name in seen_warehouses:
+                    raise TopologyError(f"{rat}.warehouses.{w.name}", "warehouse defined twice")
+                seen_warehouses.add(w.name)
+            endpoint = _endpoint(rmap.get("endpoint"), f"{rat}.endpoint")
+            regions.append(Region(rname, zname, endpoint, stores))
         zones[zname] = Zone(zname, url, tuple(regions))
     return zones
 
@@ -199,7 +222,7 @@ def _tenants(raw: Mapping[str, Any], zones: Mapping[str, Zone]) -> dict[str, Ten
         if not isinstance(tname, str) or not is_tenant_name(tname):
             raise TopologyError(at, "tenant names are 2..40 of a-z 0-9 -, starting with a letter")
         tmap = _mapping(traw, at)
-        _known(tmap, at, {"zones", "api_key_sha256", "country_overrides"})
+        _known(tmap, at, {"zones", "api_key_sha256", "country_overrides", "inventory"})
         allowed = tmap.get("zones", sorted(zones))
         if not isinstance(allowed, list) or not allowed:
             raise TopologyError(f"{at}.zones", "a non-empty list of zone names")
@@ -215,7 +238,11 @@ def _tenants(raw: Mapping[str, Any], zones: Mapping[str, Zone]) -> dict[str, Ten
                 raise TopologyError(
                     f"{at}.country_overrides.{country}", f"zone {zone!r} is not in the tenant's zones"
                 )
-        tenants[tname] = Tenant(tname, frozenset(allowed), frozenset(keys), overrides)
+        try:
+            inventory = parse_policy(tmap.get("inventory"), f"{at}.inventory")
+        except InventoryConfigError as exc:
+            raise TopologyError(exc.path, exc.problem) from None
+        tenants[tname] = Tenant(tname, frozenset(allowed), frozenset(keys), overrides, inventory)
     return tenants
 
 

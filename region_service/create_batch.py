@@ -6,7 +6,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ordermesh.audit import EventType
+from ordermesh.audit import EventType, OrderEvent
 from ordermesh.errors import OrdermeshError
 from ordermesh.ids import new_order_id
 from ordermesh.order import Order, OrderDraft
@@ -45,6 +45,7 @@ def write_creates(book: OrderBook, key: Hashable, items: Sequence[NewOrder]) -> 
     for i, item in enumerate(items):
         first.setdefault(item.request_id, i)
     unique = sorted(set(first.values()))
+    refused: dict[int, OrdermeshError] = {}  # orders the inventory decision refused (last attempt)
 
     def work(uow: UnitOfWork) -> dict[int, bytes]:
         now = book.clock.now_us()
@@ -58,6 +59,8 @@ def write_creates(book: OrderBook, key: Hashable, items: Sequence[NewOrder]) -> 
         won = [(i, order, p) for i, order, p in built if items[i].request_id in claimed]
         created = EventType.CREATED
         events = [book._event(shard, o, created, None, items[i].who, "", now) for i, o, _ in won]
+        if book.inventory.tracks(shard.tenant):
+            won, events = _reserve(book, uow, shard, items, won, events, now, refused)
         uow.batch.add_orders([o for _, o, _ in won], events)
         return {i: p for i, _, p in won}
 
@@ -67,6 +70,9 @@ def write_creates(book: OrderBook, key: Hashable, items: Sequence[NewOrder]) -> 
         return [err] * len(items)
     answers: list[Reply | Exception] = []
     for i, item in enumerate(items):
+        if i in refused:
+            answers.append(refused[i])
+            continue
         if i in stored:
             answers.append(Reply(stored[i], replayed=False))
             continue
@@ -76,3 +82,44 @@ def write_creates(book: OrderBook, key: Hashable, items: Sequence[NewOrder]) -> 
         except OrdermeshError as err:
             answers.append(err)
     return answers
+
+
+Won = list[tuple[int, Order, bytes]]
+
+
+def _reserve(
+    book: OrderBook,
+    uow: UnitOfWork,
+    shard: ShardKey,
+    items: Sequence[NewOrder],
+    won: Won,
+    events: list[OrderEvent],
+    now: int,
+    refused: dict[int, OrdermeshError],
+) -> tuple[Won, list[OrderEvent]]:
+    """Stock for the batch's new orders, in arrival order and in this transaction: an allocated or
+    backordered order is written in its new status (one audit event per step, the stored answer
+    restated); a refused one is not written at all and its key is released, so a retry is decided
+    afresh. `refused` is filled per attempt (a re-run transaction decides again)."""
+    refused.clear()
+    results = book.inventory.allocate_new(uow, shard.tenant, [o for _, o, _ in won], now)
+    kept: Won = []
+    kept_events: list[OrderEvent] = []
+    restated: dict[str, bytes] = {}
+    for (i, _, payload), event, result in zip(won, events, results, strict=True):
+        if isinstance(result, OrdermeshError):
+            refused[i] = result
+            continue
+        order = result.order
+        kept_events.append(event)
+        for before, step in result.steps:
+            kept_events.append(
+                book._event(shard, step, EventType.STATUS_CHANGED, before, items[i].who, "", now)
+            )
+        if result.steps:
+            payload = items[i].render(order)
+            restated[items[i].request_id] = payload
+        kept.append((i, order, payload))
+    uow.inventory.unclaim_keys(shard.tenant, "CreateOrder", [items[i].request_id for i in refused])
+    uow.inventory.restate_keys(shard.tenant, "CreateOrder", restated)
+    return kept, kept_events

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
+from consistency.inventory import HoldState, Reservation
 from ordermesh.audit import EventType, OrderEvent, SealedEvent
 from ordermesh.clock import Clock
 from ordermesh.errors import (
@@ -33,6 +34,7 @@ from ordermesh.status import OrderStatus
 from ordermesh.topology import Topology
 from region_service.create_batch import NewOrder, Render, write_creates
 from region_service.group_commit import GroupCommit
+from region_service.inventory import InventoryBook
 from region_service.placement import PlacementView, StaticPlacement
 from region_service.ports import Fence, ListQuery, StoredResponse, TransactionRunner, UnitOfWork
 from region_service.tokens import EventCursor, PageToken, filter_hash
@@ -41,7 +43,6 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 MAX_ETAG = 64
 DAY_US = 24 * 3600 * 1_000_000
-
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,8 @@ class OrderBook:
         self.retention_us = idempotency_retention_us
         self.seal_pending = seal_pending
         self._creates: GroupCommit[NewOrder, Reply] = GroupCommit(partial(write_creates, self))
+        self.inventory = InventoryBook(topology, region, runner, clock)
+        self.inventory.backorder_hook = self.allocate_backorders
 
     # -- writes -------------------------------------------------------------------------------------
 
@@ -161,11 +164,75 @@ class OrderBook:
                 updated, kind = current.cancel(now), EventType.CANCELLED
             else:
                 updated, kind = current.change_status(change.target, now), EventType.STATUS_CHANGED
+            self.inventory.on_status_change(uow, who.tenant, current, updated, now)
             uow.orders.save_status(updated, current.version)
             uow.events.append(self._event(shard, updated, kind, current.status, who, change.reason, now))
             return render(updated)
 
         return self._mutate(who, method, request_id, fingerprint, shard, build)
+
+    def allocate_backorders(self, tenant: str, sku: str, limit: int = 200) -> int:
+        """Stock came in: re-decide the tenant's backordered orders of `sku` in this zone, oldest
+        first (tier priority: highest tier first), each allocated order moving to ALLOCATED with
+        its holds and audit event, in one fenced transaction. Returns how many were allocated."""
+        if not self.inventory.tracks(tenant) or tenant not in self.topology.tenants:
+            return 0
+        shard = self.topology.shard(tenant, self.zone)
+        who = Principal(tenant, "inventory")
+
+        def work(uow: UnitOfWork) -> int:
+            now = self.clock.now_us()
+            waiting = [
+                uow.orders.get(tenant, oid)
+                for oid in uow.inventory.backordered(tenant, self.zone, sku, limit)
+            ]
+            queue = sorted(
+                (o for o in waiting if o is not None), key=lambda o: (-o.customer.tier, o.create_time_us)
+            )
+            done = 0
+            for result in self.inventory.allocate_new(uow, tenant, queue, now):
+                if isinstance(result, Exception) or not result.steps:
+                    continue
+                previous = result.steps[0][0]
+                uow.orders.save_status(result.order, result.order.version - len(result.steps))
+                for before, step in result.steps:
+                    uow.events.append(
+                        self._event(shard, step, EventType.STATUS_CHANGED, before, who, "stock arrived", now)
+                    )
+                done += previous is OrderStatus.BACKORDERED
+            return done
+
+        return self.runner.run(work, fence=self._fence(shard))
+
+    def reap_holds(self, limit: int = 500) -> list[Reservation]:
+        """The reaper: expires holds past their TTL, tenant by tenant in fenced transactions; an
+        ALLOCATED order left with no held units goes ON_HOLD ("stock hold expired"), from where the
+        storefront cancels it or sends it back to BACKORDERED to wait for stock again."""
+        done: list[Reservation] = []
+        for tenant in sorted(self.topology.tenants):
+            if not self.inventory.tracks(tenant) or self.zone not in self.topology.tenants[tenant].zones:
+                continue
+            shard = self.topology.shard(tenant, self.zone)
+            done += self.runner.run(partial(self._reap_tenant, shard, limit), fence=self._fence(shard))
+        return done
+
+    def _reap_tenant(self, shard: ShardKey, limit: int, uow: UnitOfWork) -> list[Reservation]:
+        now = self.clock.now_us()
+        expired = self.inventory.expire_due(uow, shard.tenant, now, limit)
+        who = Principal(shard.tenant, "reaper")
+        for order_id in sorted({h.order_id for h in expired}):
+            order = uow.orders.get(shard.tenant, order_id)
+            if order is None or order.status is not OrderStatus.ALLOCATED:
+                continue
+            if any(h.state is HoldState.HELD for h in uow.inventory.holds_of(shard.tenant, [order_id])):
+                continue
+            held = order.change_status(OrderStatus.ON_HOLD, now)
+            uow.orders.save_status(held, order.version)
+            reason = "stock hold expired"
+            uow.events.append(
+                self._event(shard, held, EventType.STATUS_CHANGED, order.status, who, reason, now)
+            )
+        return expired
 
     # -- reads --------------------------------------------------------------------------------------
 

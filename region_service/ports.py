@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from consistency.inventory import Inbound, Reservation, StockLevel
 from ordermesh.audit import OrderEvent, SealedEvent
 from ordermesh.order import Order
 from ordermesh.shard import ShardKey
@@ -104,6 +105,70 @@ class NewOrderBatch(Protocol):
     def add_orders(self, new_orders: Sequence[Order], events: Sequence[OrderEvent]) -> None: ...
 
 
+@dataclass(frozen=True)
+class InboundRecord:
+    """An inbound delivery as stored: `received_us` is None while it is on its way."""
+
+    inbound_id: str
+    sku: str
+    warehouse: str
+    quantity: int
+    eta_us: int
+    received_us: int | None
+
+    @property
+    def inbound(self) -> Inbound:
+        return Inbound(self.sku, self.warehouse, self.quantity, self.eta_us)
+
+
+@dataclass(frozen=True)
+class DueHold:
+    tenant: str
+    hold: Reservation
+
+
+class InventoryStore(Protocol):
+    """Stock levels, inbound deliveries and reservations of the zone database (tenant-scoped)."""
+
+    def levels(self, tenant: str, zone: str, skus: Collection[str]) -> dict[str, dict[str, StockLevel]]: ...
+
+    def put_level(self, tenant: str, zone: str, level: StockLevel, now_us: int) -> None: ...
+
+    def save_levels(self, tenant: str, levels: Iterable[StockLevel], now_us: int) -> None: ...
+
+    def level_rows(
+        self, tenant: str, keys: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], StockLevel]: ...
+
+    def inbound(
+        self, tenant: str, skus: Collection[str], by_us: int | None = None
+    ) -> list[InboundRecord]: ...
+
+    def get_inbound(self, tenant: str, inbound_id: str) -> InboundRecord | None: ...
+
+    def add_inbound(self, tenant: str, record: InboundRecord, now_us: int) -> None: ...
+
+    def mark_received(self, tenant: str, inbound_id: str, now_us: int) -> None: ...
+
+    def holds_of(self, tenant: str, order_ids: Collection[str]) -> list[Reservation]: ...
+
+    def add_holds(self, tenant: str, holds: Sequence[Reservation], now_us: int) -> None: ...
+
+    def save_hold_states(self, tenant: str, holds: Sequence[Reservation], now_us: int) -> None: ...
+
+    def due_holds(self, now_us: int, limit: int, tenant: str | None = None) -> list[DueHold]: ...
+
+    def forget_spent_holds(self, tenant: str, order_ids: Collection[str]) -> None: ...
+
+    def backordered(self, tenant: str, zone: str, sku: str, limit: int) -> list[str]: ...
+
+    def unclaim_keys(self, tenant: str, method: str, request_ids: Collection[str]) -> None: ...
+
+    def restate_keys(self, tenant: str, method: str, payloads: Mapping[str, bytes]) -> None: ...
+
+    def totals(self, tenant: str, sku: str) -> tuple[int, int]: ...
+
+
 class ShardEpochs(Protocol):
     def current(self, shard: ShardKey) -> int:
         """The shard's epoch in the zone database (0 when it was never placed)."""
@@ -116,6 +181,7 @@ class UnitOfWork(Protocol):
     idempotency: IdempotencyStore
     epochs: ShardEpochs
     batch: NewOrderBatch
+    inventory: InventoryStore
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from region_service.ports import StoredResponse
 from region_service.storage.repositories import event_row, key_params
 
 _ORDER_FIELDS = (
-    "order_id", "tenant", "zone", "bucket", "customer_id", "customer_country", "status", "version",
-    "currency", "total_minor", "create_time_us", "update_time_us",
+    "order_id", "tenant", "zone", "bucket", "customer_id", "customer_country", "customer_tier", "status",
+    "version", "currency", "total_minor", "create_time_us", "update_time_us",
 )  # fmt: skip
 _LINE_FIELDS = ("order_id", "line_no", "sku", "quantity", "unit_price_minor", "currency")
 _EVENT_FIELDS = (
@@ -71,7 +71,7 @@ class SqlNewOrderBatch:
             order_rows.append(
                 {"order_id": order.order_id, "tenant": order.tenant, "zone": order.zone,
                  "bucket": order.bucket, "customer_id": order.customer.customer_id,
-                 "customer_country": order.customer.country,
+                 "customer_country": order.customer.country, "customer_tier": order.customer.tier,
                  "status": order.status.value, "version": order.version, "currency": total.currency,
                  "total_minor": total.amount_minor, "create_time_us": order.create_time_us,
                  "update_time_us": order.update_time_us}

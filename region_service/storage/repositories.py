@@ -35,6 +35,7 @@ from ordermesh.status import OrderStatus
 from region_service.ports import (
     EventLog,
     IdempotencyStore,
+    InventoryStore,
     ListQuery,
     NewOrderBatch,
     OrderRepository,
@@ -111,7 +112,8 @@ class SqlOrderRepository:
             {
                 "order_id": order.order_id, "tenant": order.tenant, "zone": order.zone,
                 "bucket": order.bucket, "customer_id": order.customer.customer_id,
-                "customer_country": order.customer.country, "status": order.status.value,
+                "customer_country": order.customer.country,
+                "customer_tier": order.customer.tier, "status": order.status.value,
                 "version": order.version, "currency": total.currency, "total_minor": total.amount_minor,
                 "create_time_us": order.create_time_us, "update_time_us": order.update_time_us,
             },
@@ -199,7 +201,7 @@ def _orders_from_rows(rows: Iterable[Row[Any]]) -> list[Order]:
 def _order(row: Row[Any], lines: list[OrderLine]) -> Order:
     return Order(
         order_id=row.order_id, tenant=row.tenant, zone=row.zone, bucket=row.bucket,
-        customer=Customer(row.customer_id, row.customer_country), lines=tuple(lines),
+        customer=Customer(row.customer_id, row.customer_country, row.customer_tier), lines=tuple(lines),
         status=OrderStatus(row.status), version=row.version,
         create_time_us=row.create_time_us, update_time_us=row.update_time_us,
     )
@@ -323,3 +325,6 @@ class SqlUnitOfWork:
         from region_service.storage.batch_writes import SqlNewOrderBatch  # it imports event_row from here
 
         self.batch: NewOrderBatch = SqlNewOrderBatch(connection)
+        from region_service.storage.inventory import SqlInventoryStore
+
+        self.inventory: InventoryStore = SqlInventoryStore(connection)

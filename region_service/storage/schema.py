@@ -48,6 +48,7 @@ orders = Table(
     Column("bucket", Integer, nullable=False),
     Column("customer_id", Text, nullable=False),
     Column("customer_country", Text, nullable=False),
+    Column("customer_tier", Integer, nullable=False, server_default="0"),  # 0002
     Column("status", Text, nullable=False),
     Column("version", BigInteger, nullable=False),
     Column("currency", Text, nullable=False),
@@ -74,9 +75,7 @@ order_lines = Table(
     Column("unit_price_minor", BigInteger, nullable=False),
     Column("currency", Text, nullable=False),
     PrimaryKeyConstraint("order_id", "line_no", name="pk_order_lines"),
-    ForeignKeyConstraint(
-        ["order_id"], ["orders.order_id"], name="fk_order_lines_order", ondelete="CASCADE"
-    ),
+    ForeignKeyConstraint(["order_id"], ["orders.order_id"], name="fk_order_lines_order", ondelete="CASCADE"),
 )
 
 order_events = Table(
@@ -138,3 +137,62 @@ idempotency_keys = Table(
     PrimaryKeyConstraint("tenant", "method", "request_id", name=IDEMPOTENCY_PK),
 )
 Index("ix_idempotency_keys_expires", idempotency_keys.c.expires_us)
+
+# Inventory (migration 0002): stock per SKU per warehouse, inbound stock, order-line reservations.
+# A tenant's catalogue is its own: every row carries the tenant, and every read filters on it.
+STOCK_LEVELS_PK = "pk_stock_levels"
+RESERVATIONS_PK = "pk_reservations"
+
+stock_levels = Table(
+    "stock_levels",
+    metadata,
+    Column("tenant", Text, nullable=False),
+    Column("sku", Text, nullable=False),
+    Column("warehouse", Text, nullable=False),
+    Column("zone", Text, nullable=False),
+    Column("on_hand", BigInteger, nullable=False),
+    Column("reserved", BigInteger, nullable=False),
+    Column("safety_stock", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("tenant", "sku", "warehouse", name=STOCK_LEVELS_PK),
+)
+
+inbound_stock = Table(
+    "inbound_stock",
+    metadata,
+    Column("tenant", Text, nullable=False),
+    Column("inbound_id", Text, nullable=False),
+    Column("sku", Text, nullable=False),
+    Column("warehouse", Text, nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("eta_us", BigInteger, nullable=False),
+    Column("received_us", BigInteger, nullable=True),  # NULL while on its way
+    Column("created_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("tenant", "inbound_id", name="pk_inbound_stock"),
+)
+Index("ix_inbound_stock_sku", inbound_stock.c.tenant, inbound_stock.c.sku)
+
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("tenant", Text, nullable=False),
+    Column("reservation_id", Text, nullable=False),  # {order_id}/{line_no}/{warehouse}
+    Column("order_id", Text, nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("sku", Text, nullable=False),
+    Column("warehouse", Text, nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("expires_us", BigInteger, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("tenant", "reservation_id", name=RESERVATIONS_PK),
+)
+Index("ix_reservations_order", reservations.c.order_id)
+# The reaper's work queue: only held rows are in it.
+Index(
+    "ix_reservations_held_expiry",
+    reservations.c.expires_us,
+    postgresql_where=reservations.c.state == "held",
+    sqlite_where=reservations.c.state == "held",
+)

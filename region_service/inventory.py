@@ -1,0 +1,409 @@
+"""The inventory service layer of a region instance: stock, inbound, available-to-promise, and the
+reservations an order's lifecycle takes, commits and releases — each in the caller's transaction.
+
+Shell only: the decisions are consistency's pure functions (allocate_order, reserve_line, commit,
+release, expire); this module reads rows, calls them and writes what they return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from consistency import inventory as inv
+from consistency.allocation import AllocationMode, AllocationPolicy, Tier, visible_atp
+from consistency.backorder import BackorderMode, BackorderPolicy, status_path
+from consistency.inventory import HoldState, Reservation, StockLevel, Warehouse
+from consistency.order_allocation import allocate_order
+from ordermesh.clock import Clock
+from ordermesh.errors import (
+    FieldViolation,
+    IdempotencyKeyReused,
+    InvalidArgument,
+    NotFound,
+    OrdermeshError,
+)
+from ordermesh.ids import parse_order_id
+from ordermesh.order import REQUEST_ID, Order
+from ordermesh.status import OrderStatus
+from ordermesh.topology import Topology
+from ordermesh.topology_inventory import InventoryPolicy
+from region_service.ports import InboundRecord, TransactionRunner, UnitOfWork
+
+S = OrderStatus
+SECOND_US = 1_000_000
+# Entering these statuses ships what is held; cancelling releases it.
+SHIPPING = frozenset({S.PARTIALLY_SHIPPED, S.SHIPPED})
+
+__all__ = ["Availability", "InboundRecord", "InventoryBook", "TenantStock", "WarehouseAvailability"]
+
+
+@dataclass(frozen=True)
+class WarehouseAvailability:
+    warehouse: str
+    region: str
+    on_hand: int
+    reserved: int
+    safety_stock: int
+    inbound: int  # units on their way with an ETA at or before the query time
+    atp: int
+
+
+@dataclass(frozen=True)
+class Availability:
+    sku: str
+    zone: str
+    at_us: int
+    tier: Tier
+    available_to_promise: int  # what a customer of `tier` may take now
+    warehouses: tuple[WarehouseAvailability, ...]
+
+
+@dataclass(frozen=True)
+class TenantStock:
+    """A tenant's inventory policy in consistency's terms."""
+
+    allocation: AllocationPolicy
+    backorder: BackorderPolicy
+    hold_us: int
+
+    @classmethod
+    def of(cls, policy: InventoryPolicy) -> TenantStock:
+        mode = BackorderMode(policy.backorder)
+        threshold = policy.partial_threshold_bps if mode is BackorderMode.SHIP_PARTIAL else 0
+        if AllocationMode(policy.allocation) is AllocationMode.TIER_PRIORITY:
+            allocation = AllocationPolicy(
+                AllocationMode.TIER_PRIORITY, policy.holdback_bps, Tier(policy.protected_tier)
+            )
+        else:
+            allocation = AllocationPolicy()
+        return cls(allocation, BackorderPolicy(mode, threshold), policy.hold_seconds * SECOND_US)
+
+
+@dataclass(frozen=True)
+class Allocated:
+    """An order after the inventory decision, with the statuses it passed through (for audit events)."""
+
+    order: Order
+    steps: tuple[tuple[OrderStatus, Order], ...]  # (status before, order after) per transition
+
+
+class InventoryBook:
+    """One region's inventory operations over its zone database."""
+
+    def __init__(self, topology: Topology, region: str, runner: TransactionRunner, clock: Clock) -> None:
+        self.topology = topology
+        self.region = topology.region(region)
+        self.zone = self.region.zone
+        self.runner = runner
+        self.clock = clock
+        self.warehouses: dict[str, Warehouse] = {
+            w.name: Warehouse(w.name, w.region, w.zone, w.capacity, w.cost)
+            for w in topology.warehouses(self.zone).values()
+        }
+        self._policies = {
+            name: TenantStock.of(t.inventory) for name, t in topology.tenants.items() if t.inventory
+        }
+
+    def tracks(self, tenant: str) -> bool:
+        """Whether the tenant's orders reserve stock (its topology entry has an `inventory` section)."""
+        return tenant in self._policies
+
+    # -- operator and storefront calls ------------------------------------------------------------------
+
+    def set_stock(self, tenant: str, warehouse: str, sku: str, on_hand: int, safety_stock: int) -> StockLevel:
+        """Sets the counted on-hand units and the safety stock of a SKU in a warehouse of this zone.
+
+        `reserved` is the service's own; on_hand below the units held is refused (ship or cancel
+        first), so a recount can never make held units disappear."""
+        self._warehouse(warehouse)
+        inv.validate_level(StockLevel(sku, warehouse, on_hand, 0, safety_stock))
+
+        def work(uow: UnitOfWork) -> StockLevel:
+            now = self.clock.now_us()
+            current = uow.inventory.level_rows(tenant, [(sku, warehouse)]).get((sku, warehouse))
+            reserved = current.reserved if current else 0
+            if on_hand < reserved:
+                raise InvalidArgument.single(
+                    "on_hand", f"{reserved} units are held for orders; on_hand cannot go below that"
+                )
+            level = StockLevel(sku, warehouse, on_hand, reserved, safety_stock)
+            uow.inventory.put_level(tenant, self.zone, level, now)
+            return level
+
+        level = self.runner.run(work)
+        self.allocate_backorders(tenant, sku)
+        return level
+
+    def add_inbound(
+        self, tenant: str, inbound_id: str, warehouse: str, sku: str, quantity: int, eta_us: int
+    ) -> InboundRecord:
+        """Announces a delivery; promisable from its ETA. Idempotent by inbound_id."""
+        bad: list[FieldViolation] = []
+        if not isinstance(inbound_id, str) or not REQUEST_ID.match(inbound_id):
+            bad.append(FieldViolation("inbound_id", "1..128 printable ASCII characters, no spaces"))
+        if bad:
+            raise InvalidArgument.of(bad)
+        self._warehouse(warehouse)
+        inv.validate_level(StockLevel(sku, warehouse, 0))
+        inv.validate_inbound(inv.Inbound(sku, warehouse, quantity, eta_us))
+        record = InboundRecord(inbound_id, sku, warehouse, quantity, eta_us, None)
+
+        def work(uow: UnitOfWork) -> InboundRecord:
+            now = self.clock.now_us()
+            stored = uow.inventory.get_inbound(tenant, inbound_id)
+            if stored is not None:
+                if (stored.sku, stored.warehouse, stored.quantity, stored.eta_us) != (
+                    sku,
+                    warehouse,
+                    quantity,
+                    eta_us,
+                ):
+                    raise IdempotencyKeyReused(
+                        f"inbound_id {inbound_id!r} was already used for a different delivery",
+                        {"inbound_id": inbound_id},
+                    )
+                return stored
+            if not uow.inventory.level_rows(tenant, [(sku, warehouse)]):  # the sku becomes known here
+                uow.inventory.put_level(tenant, self.zone, StockLevel(sku, warehouse, 0), now)
+            uow.inventory.add_inbound(tenant, record, now)
+            return record
+
+        stored = self.runner.run(work)
+        self.allocate_backorders(tenant, sku)
+        return stored
+
+    def receive_inbound(self, tenant: str, inbound_id: str) -> StockLevel:
+        """The delivery arrived: its units become on-hand stock. Idempotent."""
+        if not isinstance(inbound_id, str) or not REQUEST_ID.match(inbound_id):
+            raise InvalidArgument.single("inbound_id", "1..128 printable ASCII characters, no spaces")
+
+        def work(uow: UnitOfWork) -> tuple[StockLevel, str]:
+            now = self.clock.now_us()
+            record = uow.inventory.get_inbound(tenant, inbound_id)
+            if record is None or record.warehouse not in self.warehouses:
+                raise NotFound(f"inbound delivery {inbound_id} not found in zone {self.zone}")
+            key = (record.sku, record.warehouse)
+            level = uow.inventory.level_rows(tenant, [key])[key]
+            if record.received_us is not None:
+                return level, record.sku
+            level = inv.receive(level, record.inbound)
+            uow.inventory.save_levels(tenant, [level], now)
+            uow.inventory.mark_received(tenant, inbound_id, now)
+            return level, record.sku
+
+        level, sku = self.runner.run(work)
+        self.allocate_backorders(tenant, sku)
+        return level
+
+    def availability(
+        self, tenant: str, sku: str, at_us: int | None = None, tier: Tier = Tier.STANDARD
+    ) -> Availability:
+        """ATP of a SKU in this zone at `at_us` (default now): per warehouse, and what `tier` may take."""
+        inv.validate_level(StockLevel(sku, "-", 0), at="")
+        if at_us is not None and (not isinstance(at_us, int) or at_us < 0):
+            raise InvalidArgument.single("at", "must be a time at or after the Unix epoch")
+        when = self.clock.now_us() if at_us is None else at_us
+
+        def read(uow: UnitOfWork) -> tuple[dict[str, StockLevel], list[InboundRecord]]:
+            levels = uow.inventory.levels(tenant, self.zone, [sku]).get(sku, {})
+            return levels, uow.inventory.inbound(tenant, [sku], when)
+
+        levels, inbound = self.runner.run(read, read_only=True)
+        if not levels:
+            raise InvalidArgument.single("sku", f"unknown sku {sku!r} in zone {self.zone}")
+        incoming = inv.arriving([r.inbound for r in inbound], sku, when)
+        rows = []
+        for wh, level in sorted(levels.items()):
+            arriving = incoming.get(wh, 0)
+            rows.append(
+                WarehouseAvailability(
+                    wh,
+                    self.warehouses[wh].region if wh in self.warehouses else "",
+                    level.on_hand,
+                    level.reserved,
+                    level.safety_stock,
+                    arriving,
+                    inv.warehouse_atp(level, arriving),
+                )
+            )
+        atp = sum(r.atp for r in rows)
+        base = sum(inv.promisable_base(lv, incoming.get(wh, 0)) for wh, lv in levels.items())
+        policy = self._policies.get(tenant)
+        allocation = policy.allocation if policy else AllocationPolicy()
+        visible = visible_atp(allocation, Tier(tier), atp, base)
+        return Availability(sku, self.zone, when, Tier(tier), visible, tuple(rows))
+
+    def reservations(self, tenant: str, order_id: str) -> list[Reservation]:
+        parts = parse_order_id(order_id)
+        if parts.zone != self.zone:
+            raise NotFound(f"order {order_id} not found")
+
+        def read(uow: UnitOfWork) -> list[Reservation]:
+            if uow.orders.get(tenant, order_id) is None:
+                raise NotFound(f"order {order_id} not found")
+            return uow.inventory.holds_of(tenant, [order_id])
+
+        return self.runner.run(read, read_only=True)
+
+    # -- inside an order's transaction ------------------------------------------------------------------
+
+    def allocate_new(
+        self, uow: UnitOfWork, tenant: str, new_orders: Sequence[Order], now_us: int
+    ) -> list[Allocated | OrdermeshError]:
+        """Reserves stock for new orders of one tenant in arrival order, in the caller's transaction.
+
+        Per order: Allocated (status moved per the backorder policy, holds written) or the error that
+        refuses it (unknown sku: INVALID_ARGUMENT; short under `reject`: INSUFFICIENT_INVENTORY), in
+        which case nothing of that order is written. Untracked tenants pass through unchanged."""
+        policy = self._policies.get(tenant)
+        if policy is None:
+            return [Allocated(o, ()) for o in new_orders]
+        skus = {line.sku for o in new_orders for line in o.lines}
+        # re-allocation (backordered, on hold): the order's expired/released holds are superseded
+        uow.inventory.forget_spent_holds(
+            tenant, [o.order_id for o in new_orders if o.status is not S.PENDING]
+        )
+        levels = uow.inventory.levels(tenant, self.zone, skus)
+        inbound: dict[tuple[str, str], int] = {}
+        for record in uow.inventory.inbound(tenant, skus, now_us):
+            key = (record.sku, record.warehouse)
+            inbound[key] = inbound.get(key, 0) + record.quantity
+        changed: dict[tuple[str, str], StockLevel] = {}
+        holds: list[Reservation] = []
+        out: list[Allocated | OrdermeshError] = []
+        for order in new_orders:
+            try:
+                result = self._allocate(order, policy, levels, inbound, now_us)
+            except OrdermeshError as err:
+                out.append(err)
+                continue
+            allocated, new_levels, new_holds = result
+            for level in new_levels:
+                levels[level.sku][level.warehouse] = level
+                changed[(level.sku, level.warehouse)] = level
+            holds += new_holds
+            out.append(allocated)
+        uow.inventory.save_levels(tenant, changed.values(), now_us)
+        uow.inventory.add_holds(tenant, holds, now_us)
+        return out
+
+    def _allocate(
+        self,
+        order: Order,
+        policy: TenantStock,
+        levels: dict[str, dict[str, StockLevel]],
+        inbound: dict[tuple[str, str], int],
+        now_us: int,
+    ) -> tuple[Allocated, list[StockLevel], list[Reservation]]:
+        lines = [(line.sku, line.quantity) for line in order.lines]
+        inv.validate_lines(lines, [sku for sku, by_wh in levels.items() if by_wh])
+        plan = allocate_order(
+            lines,
+            Tier(order.customer.tier),
+            self.zone,
+            self.region.name,
+            self.warehouses,
+            levels,
+            inbound,
+            policy.allocation,
+            policy.backorder,
+            order.status,
+        )
+        if plan.decision.error is not None:
+            raise plan.decision.error
+        touched: dict[tuple[str, str], StockLevel] = {}  # this order's changes, kept apart until it is done
+        holds: list[Reservation] = []
+        for line_no, picks in enumerate(plan.picks):
+            if not picks:
+                continue
+            sku = lines[line_no][0]
+            current = {p.warehouse: touched.get((sku, p.warehouse), levels[sku][p.warehouse]) for p in picks}
+            units = {wh: inbound.get((sku, wh), 0) for wh in current}
+            wanted = [(p.warehouse, p.quantity) for p in picks]
+            changed, line_holds = inv.reserve_line(
+                current, (), order.order_id, line_no, wanted, now_us, policy.hold_us, units
+            )
+            touched.update({(sku, wh): lv for wh, lv in changed.items()})
+            holds += line_holds
+        steps: list[tuple[OrderStatus, Order]] = []
+        after = order
+        for status in status_path(order.status, plan.decision.target or order.status):
+            previous = after.status
+            after = after.change_status(status, now_us)
+            steps.append((previous, after))
+        return Allocated(after, tuple(steps)), list(touched.values()), holds
+
+    def on_status_change(
+        self, uow: UnitOfWork, tenant: str, before: Order, after: Order, now_us: int
+    ) -> None:
+        """Ships held units when an order ships, frees them when it is cancelled (same transaction)."""
+        if tenant not in self._policies:
+            return
+        if after.status in SHIPPING:  # an expired hold refuses to ship (InvalidTransition)
+            self._settle(
+                uow, tenant, before.order_id, inv.commit, now_us, {HoldState.HELD, HoldState.EXPIRED}
+            )
+        elif after.status is S.CANCELLED:
+            self._settle(uow, tenant, before.order_id, inv.release, now_us, {HoldState.HELD})
+
+    def _settle(
+        self,
+        uow: UnitOfWork,
+        tenant: str,
+        order_id: str,
+        step: Callable[[StockLevel, Reservation], tuple[StockLevel, Reservation]],
+        now_us: int,
+        states: set[HoldState],
+    ) -> None:
+        holds = [h for h in uow.inventory.holds_of(tenant, [order_id]) if h.state in states]
+        if not holds:
+            return
+        levels = uow.inventory.level_rows(tenant, {(h.sku, h.warehouse) for h in holds})
+        moved: list[Reservation] = []
+        for hold in holds:
+            key = (hold.sku, hold.warehouse)
+            levels[key], after = step(levels[key], hold)
+            moved.append(after)
+        uow.inventory.save_levels(tenant, levels.values(), now_us)
+        uow.inventory.save_hold_states(tenant, moved, now_us)
+
+    # -- background ------------------------------------------------------------------------------------
+
+    def expire_due(self, uow: UnitOfWork, tenant: str, now_us: int, limit: int) -> list[Reservation]:
+        """Expires the tenant's held reservations past their TTL, in the caller's transaction: the units
+        become free again. Returns what it expired (OrderBook.reap_holds moves the orders)."""
+        holds = [d.hold for d in uow.inventory.due_holds(now_us, limit, tenant)]
+        if not holds:
+            return []
+        levels = uow.inventory.level_rows(tenant, {(h.sku, h.warehouse) for h in holds})
+        expired = []
+        for hold in holds:
+            key = (hold.sku, hold.warehouse)
+            levels[key], after = inv.expire(levels[key], hold, now_us)
+            expired.append(after)
+        uow.inventory.save_levels(tenant, levels.values(), now_us)
+        uow.inventory.save_hold_states(tenant, expired, now_us)
+        return expired
+
+    def allocate_backorders(self, tenant: str, sku: str, limit: int = 200) -> int:
+        """Re-runs the decision for the tenant's backordered orders of `sku` after stock came in.
+
+        Done by OrderBook.allocate_backorders when an OrderBook is attached (it owns the fencing and
+        audit events of order changes); a book without one leaves backorders for the next run."""
+        hook = self.backorder_hook
+        return hook(tenant, sku, limit) if hook is not None and tenant in self._policies else 0
+
+    backorder_hook: Callable[[str, str, int], int] | None = None
+
+    def policy(self, tenant: str) -> TenantStock | None:
+        return self._policies.get(tenant)
+
+    def _warehouse(self, warehouse: str) -> Warehouse:
+        found = self.warehouses.get(warehouse) if isinstance(warehouse, str) else None
+        if found is None:
+            known = ", ".join(sorted(self.warehouses)) or "none"
+            raise InvalidArgument.single(
+                "warehouse", f"{warehouse!r} is not a warehouse of zone {self.zone} (known: {known})"
+            )
+        return found
