@@ -300,3 +300,70 @@ def test_country_override_to_a_zone_the_tenant_may_not_use_is_refused_at_load() 
     with pytest.raises(TopologyError) as info:
         parse_topology(data)
     assert info.value.path == "tenants.globex.country_overrides.US"
+
+
+# -- inventory sections ----------------------------------------------------------------------------
+
+
+def _with_inventory(region_extra: dict[str, object], tenant_extra: dict[str, object]) -> dict[str, object]:
+    return {
+        "zones": {
+            "eu": {
+                "database": "sqlite://",
+                "regions": {"eu-west": {"endpoint": "127.0.0.1:1", **region_extra}},
+            }
+        },
+        "residency": {"countries": {"DE": "eu"}},
+        "tenants": {"acme": {"zones": ["eu"], **tenant_extra}},
+    }
+
+
+def test_warehouses_and_tenant_inventory_policy_parse() -> None:
+    topo = parse_topology(
+        _with_inventory(
+            {"warehouses": {"dub-1": {"cost": 120, "capacity": 500}, "dub-2": None}},
+            {
+                "inventory": {
+                    "backorder": "ship_partial",
+                    "partial_threshold_bps": 5000,
+                    "allocation": "tier_priority",
+                    "holdback_bps": 2000,
+                    "protected_tier": "platinum",
+                    "hold_seconds": 60,
+                }
+            },
+        )
+    )
+    stores = topo.warehouses("eu")
+    assert sorted(stores) == ["dub-1", "dub-2"]
+    assert (stores["dub-1"].region, stores["dub-1"].zone, stores["dub-1"].cost, stores["dub-1"].capacity) == (
+        "eu-west",
+        "eu",
+        120,
+        500,
+    )
+    policy = topo.tenants["acme"].inventory
+    assert policy is not None and policy.protected_tier == 3 and policy.hold_seconds == 60
+    assert parse_topology(_with_inventory({}, {})).tenants["acme"].inventory is None
+
+
+@pytest.mark.parametrize(
+    ("region_extra", "tenant_extra", "path"),
+    [
+        ({"warehouses": {"Bad Name": {}}}, {}, "zones.eu.regions.eu-west.warehouses.Bad Name"),
+        ({"warehouses": {"dub-1": {"cost": -1}}}, {}, "zones.eu.regions.eu-west.warehouses.dub-1.cost"),
+        ({"warehouses": {"dub-1": {"size": 1}}}, {}, "zones.eu.regions.eu-west.warehouses.dub-1.size"),
+        ({}, {"inventory": {"backorder": "maybe"}}, "tenants.acme.inventory.backorder"),
+        ({}, {"inventory": {"partial_threshold_bps": 10}}, "tenants.acme.inventory.partial_threshold_bps"),
+        ({}, {"inventory": {"holdback_bps": 10}}, "tenants.acme.inventory.holdback_bps"),
+        ({}, {"inventory": {"hold_seconds": 0}}, "tenants.acme.inventory.hold_seconds"),
+        ({}, {"inventory": {"protected_tier": "bronze"}}, "tenants.acme.inventory.protected_tier"),
+        ({}, {"inventory": ["reject"]}, "tenants.acme.inventory"),
+    ],
+)
+def test_inventory_sections_name_the_bad_field(
+    region_extra: dict[str, object], tenant_extra: dict[str, object], path: str
+) -> None:
+    with pytest.raises(TopologyError) as bad:
+        parse_topology(_with_inventory(region_extra, tenant_extra))
+    assert bad.value.path == path
