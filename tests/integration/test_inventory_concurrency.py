@@ -118,8 +118,8 @@ def test_64_clients_conserve_stock_and_never_oversell(backend: Backend) -> None:
     # every acknowledged order is stored, and its holds follow its status
     for order in acknowledged:
         stored = book.get(ACME, order.order_id)
-        states = {h.state for h in inv.reservations("acme", order.order_id)}
-        assert states, order.order_id  # reject policy: an acknowledged order was fully allocated
+        seen = {h.state for h in inv.reservations("acme", order.order_id)}
+        assert seen, order.order_id  # reject policy: an acknowledged order was fully allocated
         expected = {
             S.ALLOCATED: {HoldState.HELD},
             S.SHIPPED: {HoldState.COMMITTED},
@@ -128,7 +128,7 @@ def test_64_clients_conserve_stock_and_never_oversell(backend: Backend) -> None:
         }[stored.status]
         if stored.status is S.CANCELLED:
             expected = {HoldState.RELEASED, HoldState.EXPIRED}  # cancelled after its hold expired
-        assert states <= expected, (stored.status, states)
+        assert seen <= expected, (stored.status, seen)
     granted = sum(line.quantity for o in acknowledged for line in o.lines)
     assert granted == sum(h.quantity for h in holds)
     print(
