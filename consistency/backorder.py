@@ -80,8 +80,11 @@ _PATHS: dict[tuple[OrderStatus, OrderStatus], tuple[OrderStatus, ...]] = {
     (S.CONFIRMED, S.BACKORDERED): (S.BACKORDERED,),
     (S.BACKORDERED, S.ALLOCATED): (S.ALLOCATED,),
     (S.BACKORDERED, S.BACKORDERED): (),
+    # an order put on hold (e.g. its stock hold expired) is decided again when it is released
+    (S.ON_HOLD, S.ALLOCATED): (S.ALLOCATED,),
+    (S.ON_HOLD, S.BACKORDERED): (S.BACKORDERED,),
 }
-DECIDABLE: frozenset[OrderStatus] = frozenset({S.PENDING, S.CONFIRMED, S.BACKORDERED})
+DECIDABLE: frozenset[OrderStatus] = frozenset({S.PENDING, S.CONFIRMED, S.BACKORDERED, S.ON_HOLD})
 
 
 def decide(

@@ -20,6 +20,7 @@ from ordermesh.errors import (
     Contention,
     FieldViolation,
     IdempotencyKeyReused,
+    InsufficientInventory,
     InvalidArgument,
     InvalidTransition,
     NotFound,
@@ -30,7 +31,7 @@ from ordermesh.ids import TokenSource, parse_order_id
 from ordermesh.order import Order, OrderDraft, validate_draft, validate_reason, validate_request_id
 from ordermesh.residency import zone_of_order
 from ordermesh.shard import ShardKey
-from ordermesh.status import OrderStatus
+from ordermesh.status import OrderStatus, can_transition
 from ordermesh.topology import Topology
 from region_service.create_batch import NewOrder, Render, write_creates
 from region_service.group_commit import GroupCommit
@@ -160,6 +161,8 @@ class OrderBook:
             if current is None:
                 raise NotFound(f"order {change.order_id} not found")
             current.check_version(change.expected_version, change.etag)
+            if change.target is OrderStatus.ALLOCATED and self.inventory.tracks(who.tenant):
+                return self._allocate_now(uow, shard, who, current, change.reason, now, render)
             if change.target is None:
                 updated, kind = current.cancel(now), EventType.CANCELLED
             else:
@@ -170,6 +173,33 @@ class OrderBook:
             return render(updated)
 
         return self._mutate(who, method, request_id, fingerprint, shard, build)
+
+    def _allocate_now(
+        self,
+        uow: UnitOfWork,
+        shard: ShardKey,
+        who: Principal,
+        current: Order,
+        reason: str,
+        now: int,
+        render: Render,
+    ) -> bytes:
+        """UpdateOrderStatus(ALLOCATED) of a stock-tracking tenant: allocation is the inventory's
+        decision, so the order is allocated only if its stock can be held now (then it is)."""
+        if not can_transition(current.status, OrderStatus.ALLOCATED):
+            current.change_status(OrderStatus.ALLOCATED, now)  # raises the InvalidTransition
+        result = self.inventory.allocate_new(uow, who.tenant, [current], now)[0]
+        if isinstance(result, Exception):
+            raise result
+        if result.order.status is not OrderStatus.ALLOCATED:
+            raise InsufficientInventory(
+                f"order {current.order_id} cannot be allocated: not enough stock to hold now",
+                {"order_id": current.order_id, "status": current.status.value},
+            )
+        uow.orders.save_status(result.order, current.version)
+        for before, step in result.steps:
+            uow.events.append(self._event(shard, step, EventType.STATUS_CHANGED, before, who, reason, now))
+        return render(result.order)
 
     def allocate_backorders(self, tenant: str, sku: str, limit: int = 200) -> int:
         """Stock came in: re-decide the tenant's backordered orders of `sku` in this zone, oldest

@@ -289,3 +289,26 @@ def test_a_tenant_without_inventory_is_untouched(backend: Backend) -> None:  # n
     book = book_for(backend)
     order = create(book, HOOLI, "h-1", ("ANY-SKU", 3))
     assert order.status is S.PENDING and count(backend, "reservations") == 0
+
+
+def test_allocating_by_hand_takes_the_stock_or_is_refused(backend: Backend) -> None:  # noqa: F811
+    clock = ManualClock()
+    book = book_for(backend, clock)
+    inv = book.inventory
+    inv.set_stock("acme", "dub-1", "SKU-A", 4, 0)
+    order = create(book, ACME, "r-1", ("SKU-A", 4))
+    clock.advance(HOLD_S)
+    book.reap_holds()
+    create(book, ACME, "r-2", ("SKU-A", 3))  # someone else took the freed stock
+    on_hold = book.get(ACME, order.order_id)
+    with pytest.raises(InsufficientInventory):
+        change(book, ACME, on_hold, S.ALLOCATED, "alloc-1")
+    assert book.get(ACME, order.order_id) == on_hold and stock(backend, "acme", "SKU-A") == {"dub-1": (4, 3)}
+    inv.set_stock("acme", "dub-1", "SKU-A", 8, 0)  # an on-hold order is not re-allocated by itself
+    assert book.get(ACME, order.order_id).status is S.ON_HOLD
+    allocated = change(book, ACME, on_hold, S.ALLOCATED, "alloc-2")
+    assert allocated.status is S.ALLOCATED
+    assert [(h.quantity, h.state) for h in inv.reservations("acme", order.order_id)] == [(4, HoldState.HELD)]
+    assert stock(backend, "acme", "SKU-A") == {"dub-1": (8, 7)}
+    assert change(book, ACME, allocated, S.SHIPPED, "ship-1").status is S.SHIPPED
+    assert stock(backend, "acme", "SKU-A") == {"dub-1": (4, 3)}
