@@ -28,7 +28,7 @@ from ordermesh.order import REQUEST_ID, Order
 from ordermesh.status import OrderStatus
 from ordermesh.topology import Topology
 from ordermesh.topology_inventory import InventoryPolicy
-from region_service.ports import InboundRecord, TransactionRunner, UnitOfWork
+from region_service.ports import Fence, InboundRecord, TransactionRunner, UnitOfWork
 
 S = OrderStatus
 SECOND_US = 1_000_000
@@ -131,7 +131,7 @@ class InventoryBook:
             uow.inventory.put_level(tenant, self.zone, level, now)
             return level
 
-        level = self.runner.run(work)
+        level = self.runner.run(work, fence=self._fence(tenant))
         self.allocate_backorders(tenant, sku)
         return level
 
@@ -169,7 +169,7 @@ class InventoryBook:
             uow.inventory.add_inbound(tenant, record, now)
             return record
 
-        stored = self.runner.run(work)
+        stored = self.runner.run(work, fence=self._fence(tenant))
         self.allocate_backorders(tenant, sku)
         return stored
 
@@ -192,7 +192,7 @@ class InventoryBook:
             uow.inventory.mark_received(tenant, inbound_id, now)
             return level, record.sku
 
-        level, sku = self.runner.run(work)
+        level, sku = self.runner.run(work, fence=self._fence(tenant))
         self.allocate_backorders(tenant, sku)
         return level
 
@@ -395,6 +395,12 @@ class InventoryBook:
         return hook(tenant, sku, limit) if hook is not None and tenant in self._policies else 0
 
     backorder_hook: Callable[[str, str, int], int] | None = None
+    # The fence of the tenant's shard in this zone (set by OrderBook): stock writes are fenced like
+    # order writes, so an instance that lost its placement writes no stock either.
+    fence_for: Callable[[str], Fence] | None = None
+
+    def _fence(self, tenant: str) -> Fence | None:
+        return self.fence_for(tenant) if self.fence_for is not None else None
 
     def policy(self, tenant: str) -> TenantStock | None:
         return self._policies.get(tenant)

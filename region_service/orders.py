@@ -18,6 +18,7 @@ from ordermesh.audit import EventType, OrderEvent, SealedEvent
 from ordermesh.clock import Clock
 from ordermesh.errors import (
     Contention,
+    Fenced,
     FieldViolation,
     IdempotencyKeyReused,
     InsufficientInventory,
@@ -122,6 +123,7 @@ class OrderBook:
         self._creates: GroupCommit[NewOrder, Reply] = GroupCommit(partial(write_creates, self))
         self.inventory = InventoryBook(topology, region, runner, clock)
         self.inventory.backorder_hook = self.allocate_backorders
+        self.inventory.fence_for = lambda tenant: self._fence(self.topology.shard(tenant, self.zone))
 
     # -- writes -------------------------------------------------------------------------------------
 
@@ -243,7 +245,10 @@ class OrderBook:
             if not self.inventory.tracks(tenant) or self.zone not in self.topology.tenants[tenant].zones:
                 continue
             shard = self.topology.shard(tenant, self.zone)
-            done += self.runner.run(partial(self._reap_tenant, shard, limit), fence=self._fence(shard))
+            try:
+                done += self.runner.run(partial(self._reap_tenant, shard, limit), fence=self._fence(shard))
+            except Fenced:  # another instance is this shard's home: its reaper does it
+                continue
         return done
 
     def _reap_tenant(self, shard: ShardKey, limit: int, uow: UnitOfWork) -> list[Reservation]:

@@ -1,4 +1,4 @@
-"""A region instance: the gRPC server (OrderService, health, reflection) over its zone's database.
+"""A region instance: the gRPC server (ordermesh.v1 services, health, reflection) over its zone's database.
 
 Failure semantics: it refuses to start on a database whose schema is not current (SchemaNotCurrent).
 Shutdown is graceful: health turns NOT_SERVING, following watchers end their streams cleanly (they
@@ -23,11 +23,13 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
 
 from consistency.coordinator import Coordinator
+from ordermesh.api.v1 import inventory_pb2
 from ordermesh.api.v1 import orders_pb2 as pb
 from ordermesh.clock import Clock, SystemClock
 from ordermesh.ids import TokenSource
 from ordermesh.shard import ShardKey
 from ordermesh.topology import Topology
+from region_service import inventory_servicer
 from region_service.auth import AuthInterceptor
 from region_service.membership import Membership
 from region_service.orders import DAY_US, OrderBook
@@ -58,6 +60,7 @@ class RegionConfig:
     idempotency_retention_us: int = DAY_US
     seal_interval_s: float = 0.2
     purge_interval_s: float = 300.0
+    reap_interval_s: float = 5.0  # expired stock holds are released within about this long
     watch_poll_s: float = 0.1
     workers: int = 16
     database_url: str | None = None  # default: the zone's database in the topology
@@ -98,6 +101,8 @@ class RegionServer:
             idempotency_retention_us=config.idempotency_retention_us,
             seal_pending=self.seal,
         )
+        # The OrderBook's own InventoryBook: the one whose stock arrivals re-decide backorders.
+        self.inventory_book = self.book.inventory
         self.executor = ThreadPoolExecutor(
             max_workers=config.workers, thread_name_prefix=f"{config.region}-db"
         )
@@ -125,10 +130,16 @@ class RegionServer:
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ],
         )
-        self.server.add_generic_rpc_handlers([generic_handler(self.servicer)])
+        stock = inventory_servicer.InventoryServiceServicer(
+            self.inventory_book, executor=self.executor, draining=self.servicer.draining
+        )
+        self.server.add_generic_rpc_handlers(
+            [generic_handler(self.servicer), inventory_servicer.generic_handler(stock)]
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         names = (
             pb.DESCRIPTOR.services_by_name["OrderService"].full_name,
+            inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         )
@@ -145,7 +156,7 @@ class RegionServer:
             self.engine.dispose()
             raise OSError(f"cannot listen on {cfg.host}:{port} (address in use?)") from exc
         await self.server.start()
-        for name in ("", SERVICE):
+        for name in ("", SERVICE, inventory_servicer.SERVICE):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         if self.membership is not None:
             endpoint = f"{cfg.host}:{self.port}"
@@ -153,6 +164,7 @@ class RegionServer:
         self._tasks = [
             asyncio.create_task(self._every(cfg.seal_interval_s, self.seal, "seal")),
             asyncio.create_task(self._every(cfg.purge_interval_s, self._purge, "purge idempotency keys")),
+            asyncio.create_task(self._every(cfg.reap_interval_s, self.book.reap_holds, "expire stock holds")),
         ]
         log.info("region %s (zone %s) serving on %s:%d", cfg.region, self.zone, cfg.host, self.port)
 

@@ -69,12 +69,12 @@ class OrderServiceServicer:
         except OrdermeshError as err:
             status = to_rpc_status(err)
         except Exception as exc:
-            status = _unexpected(exc)
+            status = unexpected(exc)
         await context.abort_with_status(status)
 
     async def CreateOrder(self, request: pb.CreateOrderRequest | None, context: aio.ServicerContext) -> bytes:
         async def call() -> bytes:
-            req = _required(request, "CreateOrderRequest")
+            req = required(request, "CreateOrderRequest")
             who = current_principal()
             draft = tr.draft_from_pb(req)
             reply = await self._run(
@@ -87,7 +87,7 @@ class OrderServiceServicer:
 
     async def GetOrder(self, request: pb.GetOrderRequest | None, context: aio.ServicerContext) -> pb.Order:
         async def call() -> pb.Order:
-            req = _required(request, "GetOrderRequest")
+            req = required(request, "GetOrderRequest")
             order = await self._run(self.book.get, current_principal(), req.order_id)
             return tr.order_to_pb(order)
 
@@ -98,7 +98,7 @@ class OrderServiceServicer:
         self, request: pb.ListOrdersRequest | None, context: aio.ServicerContext
     ) -> pb.ListOrdersResponse:
         async def call() -> pb.ListOrdersResponse:
-            req = _required(request, "ListOrdersRequest")
+            req = required(request, "ListOrdersRequest")
             statuses, after, before = tr.list_filters_from_pb(req)
             page = await self._run(
                 self.book.list,
@@ -151,7 +151,7 @@ class OrderServiceServicer:
         """Replays sealed events after the cursor page by page, then polls for new ones until the client
         cancels, the deadline passes, or the server drains (the stream then ends cleanly: resume from
         the last cursor at another instance)."""
-        req = await self._answer(context, _async_value(lambda: _required(request, "WatchOrderEventsRequest")))
+        req = await self._answer(context, _async_value(lambda: required(request, "WatchOrderEventsRequest")))
         first = await self._answer(
             context,
             lambda: self._run(
@@ -193,11 +193,11 @@ def _render(order: Any) -> bytes:
 
 
 def _required_later(request: T | None, name: str) -> Callable[[], T]:
-    """_required, checked inside the call (so its error is answered like any other)."""
-    return lambda: _required(request, name)
+    """required, checked inside the call (so its error is answered like any other)."""
+    return lambda: required(request, name)
 
 
-def _required(request: T | None, name: str) -> T:
+def required(request: T | None, name: str) -> T:
     if request is None:
         raise InvalidArgument.single("", f"the request is not a valid ordermesh.v1.{name}")
     return request
@@ -210,7 +210,7 @@ def _async_value(fn: Callable[[], T]) -> Callable[[], Any]:
     return call
 
 
-def _unexpected(exc: Exception) -> grpc.Status:
+def unexpected(exc: Exception) -> grpc.Status:
     if is_database_unavailable(exc):
         log.warning("zone database unavailable: %s", exc.__class__.__name__, exc_info=exc)
         return to_rpc_status(
@@ -230,7 +230,7 @@ class _InternalStatus(grpc.Status):  # type: ignore[misc]
         self.trailing_metadata = ()
 
 
-def _lenient(message: type[Any]) -> Callable[[bytes], Any]:
+def lenient(message: type[Any]) -> Callable[[bytes], Any]:
     """A deserializer that answers None for bytes that are not this message (never raises)."""
 
     def parse(raw: bytes) -> Any:
@@ -250,11 +250,11 @@ def generic_handler(servicer: OrderServiceServicer) -> grpc.GenericRpcHandler:
     """The OrderService methods with lenient request parsing (unparseable bytes -> INVALID_ARGUMENT)."""
 
     def unary(fn: Any, req: type[Any], resp: type[Any]) -> grpc.RpcMethodHandler:
-        return grpc.unary_unary_rpc_method_handler(fn, _lenient(req), resp.SerializeToString)
+        return grpc.unary_unary_rpc_method_handler(fn, lenient(req), resp.SerializeToString)
 
     def stored(fn: Any, req: type[Any]) -> grpc.RpcMethodHandler:
         """Mutations answer with the bytes stored for idempotent replay: serialized exactly once."""
-        return grpc.unary_unary_rpc_method_handler(fn, _lenient(req), _as_bytes)
+        return grpc.unary_unary_rpc_method_handler(fn, lenient(req), _as_bytes)
 
     handlers = {
         "CreateOrder": stored(servicer.CreateOrder, pb.CreateOrderRequest),
@@ -263,7 +263,7 @@ def generic_handler(servicer: OrderServiceServicer) -> grpc.GenericRpcHandler:
         "UpdateOrderStatus": stored(servicer.UpdateOrderStatus, pb.UpdateOrderStatusRequest),
         "CancelOrder": stored(servicer.CancelOrder, pb.CancelOrderRequest),
         "WatchOrderEvents": grpc.unary_stream_rpc_method_handler(
-            servicer.WatchOrderEvents, _lenient(pb.WatchOrderEventsRequest), pb.OrderEvent.SerializeToString
+            servicer.WatchOrderEvents, lenient(pb.WatchOrderEventsRequest), pb.OrderEvent.SerializeToString
         ),
     }
     return grpc.method_handlers_generic_handler(SERVICE, handlers)

@@ -13,11 +13,12 @@ from collections.abc import Iterable
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from consistency.allocation import Tier
 from ordermesh.api.v1 import orders_pb2 as pb
 from ordermesh.audit import EventType, SealedEvent
 from ordermesh.errors import FieldViolation, InvalidArgument
 from ordermesh.money import Money
-from ordermesh.order import MAX_LINES, Customer, Order, OrderDraft, OrderLine
+from ordermesh.order import MAX_LINES, Customer, Order, OrderDraft, OrderLine, validate_draft
 from ordermesh.status import OrderStatus
 from region_service.orders import StatusChange
 from region_service.tokens import EventCursor
@@ -29,6 +30,10 @@ MAX_FILTER_STATUSES = 32
 
 _TO_PB: dict[OrderStatus, pb.OrderStatus] = {s: getattr(pb, s.name) for s in OrderStatus}
 _FROM_PB: dict[int, OrderStatus] = {v: k for k, v in _TO_PB.items()}
+# CustomerTier numbers are the domain tier + 1: 0 is UNSPECIFIED (read as STANDARD), as proto3 wants.
+_TIER_TO_PB: dict[Tier, pb.CustomerTier] = {t: getattr(pb, t.name) for t in Tier}
+_TIER_FROM_PB: dict[int, Tier] = {pb.CUSTOMER_TIER_UNSPECIFIED: Tier.STANDARD}
+_TIER_FROM_PB.update({v: k for k, v in _TIER_TO_PB.items()})
 _EVENT_TO_PB: dict[EventType, pb.OrderEventType] = {
     EventType.CREATED: pb.ORDER_CREATED,
     EventType.STATUS_CHANGED: pb.ORDER_STATUS_CHANGED,
@@ -54,16 +59,37 @@ def status_to_pb(status: OrderStatus) -> pb.OrderStatus:
     return _TO_PB[status]
 
 
+def tier_from_pb(value: int) -> Tier | None:
+    """The domain tier of a CustomerTier number (UNSPECIFIED is STANDARD); None for unknown numbers."""
+    return _TIER_FROM_PB.get(value)
+
+
+def tier_to_pb(tier: int) -> pb.CustomerTier:
+    return _TIER_TO_PB[Tier(tier)]
+
+
 def draft_from_pb(request: pb.CreateOrderRequest) -> OrderDraft:
     """The order a CreateOrderRequest asks for; validation (ordermesh.order.validate_draft) follows.
 
-    Lines beyond MAX_LINES + 1 are not converted: one extra is enough for validation to refuse."""
-    customer = Customer(request.customer.customer_id, request.customer.country)
+    Lines beyond MAX_LINES + 1 are not converted: one extra is enough for validation to refuse. A tier
+    number no release defines is refused here, with the draft's other violations, since the domain
+    cannot hold it."""
+    tier = tier_from_pb(request.customer.tier)
+    cust = request.customer
+    customer = Customer(cust.customer_id, cust.country, 0 if tier is None else int(tier))
     lines = tuple(
         OrderLine(line.sku, line.quantity, Money(line.unit_price.amount_minor, line.unit_price.currency))
         for line in request.lines[: MAX_LINES + 1]
     )
-    return OrderDraft(customer, lines)
+    draft = OrderDraft(customer, lines)
+    if tier is None:
+        bad = [FieldViolation("customer.tier", "not a CustomerTier value (UNSPECIFIED, STANDARD..PLATINUM)")]
+        try:
+            validate_draft(draft)
+        except InvalidArgument as exc:
+            bad = [*exc.violations, *bad]
+        raise InvalidArgument.of(bad)
+    return draft
 
 
 def change_from_pb(request: pb.UpdateOrderStatusRequest) -> StatusChange:
@@ -77,7 +103,7 @@ def cancel_from_pb(request: pb.CancelOrderRequest) -> StatusChange:
     return StatusChange(request.order_id, None, request.expected_version, request.etag, request.reason)
 
 
-def _timestamp_us(ts: Timestamp, field_path: str, bad: list[FieldViolation]) -> int:
+def timestamp_us(ts: Timestamp, field_path: str, bad: list[FieldViolation]) -> int:
     if not MIN_SECONDS <= ts.seconds <= MAX_SECONDS or not 0 <= ts.nanos < 1_000_000_000:
         bad.append(FieldViolation(field_path, "not a valid timestamp (years 1..9999, nanos 0..999999999)"))
         return 0
@@ -100,12 +126,12 @@ def list_filters_from_pb(
             else:
                 statuses.add(status)
     after = (
-        _timestamp_us(request.created_after, "created_after", bad)
+        timestamp_us(request.created_after, "created_after", bad)
         if request.HasField("created_after")
         else None
     )
     before = (
-        _timestamp_us(request.created_before, "created_before", bad)
+        timestamp_us(request.created_before, "created_before", bad)
         if request.HasField("created_before")
         else None
     )
@@ -114,7 +140,7 @@ def list_filters_from_pb(
     return frozenset(statuses), after, before
 
 
-def _timestamp(us: int) -> Timestamp:
+def timestamp_pb(us: int) -> Timestamp:
     seconds, micros = divmod(us, 1_000_000)
     return Timestamp(seconds=seconds, nanos=micros * 1000)
 
@@ -127,7 +153,11 @@ def order_to_pb(order: Order) -> pb.Order:
     return pb.Order(
         name=f"orders/{order.order_id}",
         order_id=order.order_id,
-        customer=pb.Customer(customer_id=order.customer.customer_id, country=order.customer.country),
+        customer=pb.Customer(
+            customer_id=order.customer.customer_id,
+            country=order.customer.country,
+            tier=tier_to_pb(order.customer.tier),
+        ),
         lines=[
             pb.OrderLine(sku=x.sku, quantity=x.quantity, unit_price=_money(x.unit_price)) for x in order.lines
         ],
@@ -136,8 +166,8 @@ def order_to_pb(order: Order) -> pb.Order:
         version=order.version,
         etag=order.etag,
         zone=order.zone,
-        create_time=_timestamp(order.create_time_us),
-        update_time=_timestamp(order.update_time_us),
+        create_time=timestamp_pb(order.create_time_us),
+        update_time=timestamp_pb(order.update_time_us),
     )
 
 
@@ -158,7 +188,7 @@ def event_to_pb(sealed: SealedEvent) -> pb.OrderEvent:
         order_version=event.order_version,
         actor=event.actor,
         reason=event.reason,
-        time=_timestamp(event.occurred_us),
+        time=timestamp_pb(event.occurred_us),
         sequence=sealed.sequence,
         chain_hash=sealed.chain_hash,
     )

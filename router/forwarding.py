@@ -30,7 +30,7 @@ from ordermesh.ids import ORDER_ID
 from ordermesh.topology import Topology
 from router import policy
 from router.directory import Directory
-from router.residency_log import REFUSED, SERVED, ZONE_UNAVAILABLE, ResidencyLog
+from router.residency_log import REFUSED, SERVED, WRITE_METHODS, ZONE_UNAVAILABLE, ResidencyLog
 from router.upstream import Attempts, ChannelPool, Refusal, RouteOf, refusal_of
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def tenant_of(topology: Topology, metadata: Sequence[Any] | None) -> str:
     return tenant.name
 
 
-def _parse(message: type[Message], raw: bytes) -> Any:
+def parse_request(message: type[Message], raw: bytes) -> Any:
     try:
         return message.FromString(raw)
     except (DecodeError, ValueError) as exc:
@@ -71,13 +71,15 @@ def _parse(message: type[Message], raw: bytes) -> Any:
         raise InvalidArgument.single("", f"the request is not a valid {name}") from exc
 
 
-def _zone_required(zone: str) -> None:
+def zone_required(zone: str) -> None:
     if not zone:
         raise InvalidArgument.single("zone", "required when calling through a router")
 
 
 class Forwarder:
     """Build once per router; `handler()` is the generic handler to add to a grpc.aio server."""
+
+    service = SERVICE  # the forwarded service (router.inventory_forwarding forwards another)
 
     def __init__(
         self,
@@ -118,7 +120,7 @@ class Forwarder:
         """(route function, request_id, zone hint for the residency log) of one request."""
         t = self.topology
         if method == "CreateOrder":
-            req = _parse(pb.CreateOrderRequest, raw)
+            req = parse_request(pb.CreateOrderRequest, raw)
             country = req.customer.country
             if not is_country(country):
                 why = "required" if not country else "not an ISO 3166-1 alpha-2 code (e.g. DE, US)"
@@ -130,15 +132,16 @@ class Forwarder:
                 zone_hint,
             )
         if method in ("ListOrders", "WatchOrderEvents"):
-            req = _parse(pb.ListOrdersRequest if method == "ListOrders" else pb.WatchOrderEventsRequest, raw)
-            _zone_required(req.zone)
+            listing = pb.ListOrdersRequest if method == "ListOrders" else pb.WatchOrderEventsRequest
+            req = parse_request(listing, raw)
+            zone_required(req.zone)
             return lambda s: policy.route_zone(t, s.placements, s.healthy, tenant, req.zone), "", req.zone
         message = {
             "GetOrder": pb.GetOrderRequest,
             "UpdateOrderStatus": pb.UpdateOrderStatusRequest,
             "CancelOrder": pb.CancelOrderRequest,
         }[method]
-        req = _parse(message, raw)
+        req = parse_request(message, raw)
         match = ORDER_ID.fullmatch(req.order_id)
         return (
             lambda s: policy.route_order_id(t, s.placements, s.healthy, tenant, req.order_id),
@@ -149,8 +152,8 @@ class Forwarder:
     # -- unary methods ----------------------------------------------------------------------------------
 
     def _unary_method(self, method: str) -> Callable[[bytes, aio.ServicerContext], Any]:
-        path = f"/{SERVICE}/{method}"
-        write = method in ("CreateOrder", "UpdateOrderStatus", "CancelOrder")
+        path = f"/{self.service}/{method}"
+        write = method in WRITE_METHODS
 
         async def forward(raw: bytes, context: aio.ServicerContext) -> bytes:
             tenant, request_id, zone, region = "", "", "", ""

@@ -12,6 +12,8 @@ Line format (keys are stable; drills parse them)::
 
 decision: "served" (a region answered OK), "refused" (the router or a region answered an error),
 "zone_unavailable" (no healthy region of the zone). `region` is the region that answered, "" if none.
+Stock writes (SetStock, AddInbound, ReceiveInbound) are logged too; their `request_id` is the
+inbound_id, "" for SetStock (it sets absolute values and carries no key).
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ SERVED = "served"
 REFUSED = "refused"
 ZONE_UNAVAILABLE = "zone_unavailable"
 DECISIONS = (SERVED, REFUSED, ZONE_UNAVAILABLE)
-WRITE_METHODS = frozenset({"CreateOrder", "UpdateOrderStatus", "CancelOrder"})
+WRITE_METHODS = frozenset(
+    {"CreateOrder", "UpdateOrderStatus", "CancelOrder", "SetStock", "AddInbound", "ReceiveInbound"}
+)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""A router: the gRPC server (forwarding OrderService, health, reflection) in front of a topology's regions.
+"""A router: the gRPC server (forwarding ordermesh.v1 services, health, reflection) in front of the regions.
 
 Failure semantics: it refuses to start without a coordinator (the in-memory one only exists inside a
 process: pass it as `RouterConfig.coordinator`; a ZooKeeper connect string in the topology is dialled
@@ -24,12 +24,15 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from consistency.coordinator import Coordinator
+from ordermesh.api.v1 import inventory_pb2
 from ordermesh.api.v1 import orders_pb2 as pb
 from ordermesh.client import MAX_MESSAGE_BYTES
 from ordermesh.topology import Topology
 from router.directory import Directory
 from router.forwarding import SERVICE, Forwarder
 from router.health import HealthProber
+from router.inventory_forwarding import SERVICE as INVENTORY_SERVICE
+from router.inventory_forwarding import InventoryForwarder
 from router.residency_log import ResidencyLog
 from router.upstream import ChannelPool
 
@@ -81,6 +84,13 @@ class RouterServer:
             pool=self.pool,
             default_timeout=config.default_timeout_s,
         )
+        self.inventory_forwarder = InventoryForwarder(
+            config.topology,
+            self.directory,
+            self.residency_log,
+            pool=self.pool,
+            default_timeout=config.default_timeout_s,
+        )
         self.health = health.aio.HealthServicer()
         self.server: aio.Server | None = None
         self.port = 0
@@ -110,10 +120,11 @@ class RouterServer:
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ]
         )
-        self.server.add_generic_rpc_handlers([self.forwarder.handler()])
+        self.server.add_generic_rpc_handlers([self.forwarder.handler(), self.inventory_forwarder.handler()])
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         names = (
             pb.DESCRIPTOR.services_by_name["OrderService"].full_name,
+            inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         )
@@ -125,7 +136,7 @@ class RouterServer:
             await self._release()
             raise OSError(f"cannot listen on {cfg.host}:{port} (address in use?)") from exc
         await self.server.start()
-        for name in ("", SERVICE):
+        for name in ("", SERVICE, INVENTORY_SERVICE):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("router %s serving on %s:%d", cfg.name, cfg.host, self.port)
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19ordermesh/v1/orders.proto\x12\x0cordermesh.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"/\n\x05Money\x12\x14\n\x0c\x61mount_minor\x18\x01 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\"0\n\x08\x43ustomer\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\"S\n\tOrderLine\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x03\x12\'\n\nunit_price\x18\x03 \x01(\x0b\x32\x13.ordermesh.v1.Money\"\xd7\x02\n\x05Order\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12(\n\x08\x63ustomer\x18\x03 \x01(\x0b\x32\x16.ordermesh.v1.Customer\x12&\n\x05lines\x18\x04 \x03(\x0b\x32\x17.ordermesh.v1.OrderLine\x12)\n\x06status\x18\x05 \x01(\x0e\x32\x19.ordermesh.v1.OrderStatus\x12\"\n\x05total\x18\x06 \x01(\x0b\x32\x13.ordermesh.v1.Money\x12\x0f\n\x07version\x18\x07 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x08 \x01(\t\x12\x0c\n\x04zone\x18\t \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"z\n\x12\x43reateOrderRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12(\n\x08\x63ustomer\x18\x02 \x01(\x0b\x32\x16.ordermesh.v1.Customer\x12&\n\x05lines\x18\x03 \x03(\x0b\x32\x17.ordermesh.v1.OrderLine\"#\n\x0fGetOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"\xdc\x01\n\x11ListOrdersRequest\x12\x0c\n\x04zone\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12+\n\x08statuses\x18\x04 \x03(\x0e\x32\x19.ordermesh.v1.OrderStatus\x12\x31\n\rcreated_after\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"R\n\x12ListOrdersResponse\x12#\n\x06orders\x18\x01 \x03(\x0b\x32\x13.ordermesh.v1.Order\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa3\x01\n\x18UpdateOrderStatusRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12)\n\x06status\x18\x03 \x01(\x0e\x32\x19.ordermesh.v1.OrderStatus\x12\x18\n\x10\x65xpected_version\x18\x04 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\"r\n\x12\x43\x61ncelOrderRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x04 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\"^\n\x17WatchOrderEventsRequest\x12\x0c\n\x04zone\x18\x01 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\x12\x10\n\x08order_id\x18\x03 \x01(\t\x12\x13\n\x0bstop_at_end\x18\x04 \x01(\x08\"\xd0\x02\n\nOrderEvent\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x10\n\x08order_id\x18\x03 \x01(\t\x12*\n\x04type\x18\x04 \x01(\x0e\x32\x1c.ordermesh.v1.OrderEventType\x12.\n\x0b\x66rom_status\x18\x05 \x01(\x0e\x32\x19.ordermesh.v1.OrderStatus\x12,\n\tto_status\x18\x06 \x01(\x0e\x32\x19.ordermesh.v1.OrderStatus\x12\x15\n\rorder_version\x18\x07 \x01(\x03\x12\r\n\x05\x61\x63tor\x18\x08 \x01(\t\x12\x0e\n\x06reason\x18\t \x01(\t\x12(\n\x04time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\x0b \x01(\x03\x12\x12\n\nchain_hash\x18\x0c \x01(\t*\xc4\x01\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\r\n\tCONFIRMED\x10\x02\x12\x0f\n\x0b\x42\x41\x43KORDERED\x10\x03\x12\r\n\tALLOCATED\x10\x04\x12\x15\n\x11PARTIALLY_SHIPPED\x10\x05\x12\x0b\n\x07SHIPPED\x10\x06\x12\r\n\tDELIVERED\x10\x07\x12\r\n\tCANCELLED\x10\x08\x12\x0b\n\x07ON_HOLD\x10\t\x12\x0c\n\x08RETURNED\x10\n*t\n\x0eOrderEventType\x12 \n\x1cORDER_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rORDER_CREATED\x10\x01\x12\x18\n\x14ORDER_STATUS_CHANGED\x10\x02\x12\x13\n\x0fORDER_CANCELLED\x10\x03\x32\xd4\x03\n\x0cOrderService\x12\x44\n\x0b\x43reateOrder\x12 .ordermesh.v1.CreateOrderRequest\x1a\x13.ordermesh.v1.Order\x12>\n\x08GetOrder\x12\x1d.ordermesh.v1.GetOrderRequest\x1a\x13.ordermesh.v1.Order\x12O\n\nListOrders\x12\x1f.ordermesh.v1.ListOrdersRequest\x1a .ordermesh.v1.ListOrdersResponse\x12P\n\x11UpdateOrderStatus\x12&.ordermesh.v1.UpdateOrderStatusRequest\x1a\x13.ordermesh.v1.Order\x12\x44\n\x0b\x43\x61ncelOrder\x12 .ordermesh.v1.CancelOrderRequest\x1a\x13.ordermesh.v1.Order\x12U\n\x10WatchOrderEvents\x12%.ordermesh.v1.WatchOrderEventsRequest\x1a\x18.ordermesh.v1.OrderEvent0\x01\x42?P\x01Z;github.com/ordermesh/ordermesh/api/ordermesh/v1;ordermeshv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19ordermesh/v1/orders.proto\x12\x0cordermesh.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"/\n\x05Money\x12\x14\n\x0c\x61mount_minor\x18\x01 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\"Z\n\x08\x43ustomer\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12(\n\x04tier\x18\x03 \x01(\x0e\x32\x1a.ordermesh.v1.CustomerTier\"S\n\tOrderLine\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x03\x12\'\n\nunit_price\x18\x03 \x01(\x0b\x32\x13.ordermesh.v1.Money\"\xd7\x02\n\x05Order\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12(\n\x08\x63ustomer\x18\x03 \x01(\x0b\x32\x16.ordermesh.v1.Customer\x12&\n\x05lines\x18\x04 \x03(\x0b\x32\x17.ordermesh.v1.OrderLine\x12)\n\x06status\x18\x05 \x01(\x0e\x32\x19.ordermesh.v1.OrderStatus\x12\"\n\x05total\x18\x06 \x01(\x0b\x32\x13.ordermesh.v1.Money\x12\x0f\n\x07version\x18\x07 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x08 \x01(\t\x12\x0c\n\x04zone\x18\t \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"z\n\x12\x43reateOrderRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12(\n\x08\x63ustomer\x18\x02 \x01(\x0b\x32\x16.ordermesh.v1.Customer\x12&\n\x05lines\x18\x03 \x03(\x0b\x32\x17.ordermesh.v1.OrderLine\"#\n\x0fGetOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"\xdc\x01\n\x11ListOrdersRequest\x12\x0c\n\x04zone\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12+\n\x08statuses\x18\x04 \x03(\x0e\x32\x19.ordermesh.v1.OrderStatus\x12\x31\n\rcreated_after\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"R\n\x12ListOrdersResponse\x12#\n\x06orders\x18\x01 \x03(\x0b\x32\x13.ordermesh.v1.Order\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa3\x01\n\x18UpdateOrderStatusRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12)\n\x06status\x18\x03 \x01(\x0e\x32\x19.ordermesh.v1.OrderStatus\x12\x18\n\x10\x65xpected_version\x18\x04 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\"r\n\x12\x43\x61ncelOrderRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x04 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t\"^\n\x17WatchOrderEventsRequest\x12\x0c\n\x04zone\x18\x01 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\x12\x10\n\x08order_id\x18\x03 \x01(\t\x12\x13\n\x0bstop_at_end\x18\x04 \x01(\x08\"\xd0\x02\n\nOrderEvent\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x10\n\x08order_id\x18\x03 \x01(\t\x12*\n\x04type\x18\x04 \x01(\x0e\x32\x1c.ordermesh.v1.OrderEventType\x12.\n\x0b\x66rom_status\x18\x05 \x01(\x0e\x32\x19.ordermesh.v1.OrderStatus\x12,\n\tto_status\x18\x06 \x01(\x0e\x32\x19.ordermesh.v1.OrderStatus\x12\x15\n\rorder_version\x18\x07 \x01(\x03\x12\r\n\x05\x61\x63tor\x18\x08 \x01(\t\x12\x0e\n\x06reason\x18\t \x01(\t\x12(\n\x04time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\x0b \x01(\x03\x12\x12\n\nchain_hash\x18\x0c \x01(\t*\xc4\x01\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\r\n\tCONFIRMED\x10\x02\x12\x0f\n\x0b\x42\x41\x43KORDERED\x10\x03\x12\r\n\tALLOCATED\x10\x04\x12\x15\n\x11PARTIALLY_SHIPPED\x10\x05\x12\x0b\n\x07SHIPPED\x10\x06\x12\r\n\tDELIVERED\x10\x07\x12\r\n\tCANCELLED\x10\x08\x12\x0b\n\x07ON_HOLD\x10\t\x12\x0c\n\x08RETURNED\x10\n*_\n\x0c\x43ustomerTier\x12\x1d\n\x19\x43USTOMER_TIER_UNSPECIFIED\x10\x00\x12\x0c\n\x08STANDARD\x10\x01\x12\n\n\x06SILVER\x10\x02\x12\x08\n\x04GOLD\x10\x03\x12\x0c\n\x08PLATINUM\x10\x04*t\n\x0eOrderEventType\x12 \n\x1cORDER_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rORDER_CREATED\x10\x01\x12\x18\n\x14ORDER_STATUS_CHANGED\x10\x02\x12\x13\n\x0fORDER_CANCELLED\x10\x03\x32\xd4\x03\n\x0cOrderService\x12\x44\n\x0b\x43reateOrder\x12 .ordermesh.v1.CreateOrderRequest\x1a\x13.ordermesh.v1.Order\x12>\n\x08GetOrder\x12\x1d.ordermesh.v1.GetOrderRequest\x1a\x13.ordermesh.v1.Order\x12O\n\nListOrders\x12\x1f.ordermesh.v1.ListOrdersRequest\x1a .ordermesh.v1.ListOrdersResponse\x12P\n\x11UpdateOrderStatus\x12&.ordermesh.v1.UpdateOrderStatusRequest\x1a\x13.ordermesh.v1.Order\x12\x44\n\x0b\x43\x61ncelOrder\x12 .ordermesh.v1.CancelOrderRequest\x1a\x13.ordermesh.v1.Order\x12U\n\x10WatchOrderEvents\x12%.ordermesh.v1.WatchOrderEventsRequest\x1a\x18.ordermesh.v1.OrderEvent0\x01\x42?P\x01Z;github.com/ordermesh/ordermesh/api/ordermesh/v1;ordermeshv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,34 +33,36 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ordermesh.v1.orders_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'P\001Z;github.com/ordermesh/ordermesh/api/ordermesh/v1;ordermeshv1'
-  _globals['_ORDERSTATUS']._serialized_start=1792
-  _globals['_ORDERSTATUS']._serialized_end=1988
-  _globals['_ORDEREVENTTYPE']._serialized_start=1990
-  _globals['_ORDEREVENTTYPE']._serialized_end=2106
+  _globals['_ORDERSTATUS']._serialized_start=1834
+  _globals['_ORDERSTATUS']._serialized_end=2030
+  _globals['_CUSTOMERTIER']._serialized_start=2032
+  _globals['_CUSTOMERTIER']._serialized_end=2127
+  _globals['_ORDEREVENTTYPE']._serialized_start=2129
+  _globals['_ORDEREVENTTYPE']._serialized_end=2245
   _globals['_MONEY']._serialized_start=76
   _globals['_MONEY']._serialized_end=123
   _globals['_CUSTOMER']._serialized_start=125
-  _globals['_CUSTOMER']._serialized_end=173
-  _globals['_ORDERLINE']._serialized_start=175
-  _globals['_ORDERLINE']._serialized_end=258
-  _globals['_ORDER']._serialized_start=261
-  _globals['_ORDER']._serialized_end=604
-  _globals['_CREATEORDERREQUEST']._serialized_start=606
-  _globals['_CREATEORDERREQUEST']._serialized_end=728
-  _globals['_GETORDERREQUEST']._serialized_start=730
-  _globals['_GETORDERREQUEST']._serialized_end=765
-  _globals['_LISTORDERSREQUEST']._serialized_start=768
-  _globals['_LISTORDERSREQUEST']._serialized_end=988
-  _globals['_LISTORDERSRESPONSE']._serialized_start=990
-  _globals['_LISTORDERSRESPONSE']._serialized_end=1072
-  _globals['_UPDATEORDERSTATUSREQUEST']._serialized_start=1075
-  _globals['_UPDATEORDERSTATUSREQUEST']._serialized_end=1238
-  _globals['_CANCELORDERREQUEST']._serialized_start=1240
-  _globals['_CANCELORDERREQUEST']._serialized_end=1354
-  _globals['_WATCHORDEREVENTSREQUEST']._serialized_start=1356
-  _globals['_WATCHORDEREVENTSREQUEST']._serialized_end=1450
-  _globals['_ORDEREVENT']._serialized_start=1453
-  _globals['_ORDEREVENT']._serialized_end=1789
-  _globals['_ORDERSERVICE']._serialized_start=2109
-  _globals['_ORDERSERVICE']._serialized_end=2577
+  _globals['_CUSTOMER']._serialized_end=215
+  _globals['_ORDERLINE']._serialized_start=217
+  _globals['_ORDERLINE']._serialized_end=300
+  _globals['_ORDER']._serialized_start=303
+  _globals['_ORDER']._serialized_end=646
+  _globals['_CREATEORDERREQUEST']._serialized_start=648
+  _globals['_CREATEORDERREQUEST']._serialized_end=770
+  _globals['_GETORDERREQUEST']._serialized_start=772
+  _globals['_GETORDERREQUEST']._serialized_end=807
+  _globals['_LISTORDERSREQUEST']._serialized_start=810
+  _globals['_LISTORDERSREQUEST']._serialized_end=1030
+  _globals['_LISTORDERSRESPONSE']._serialized_start=1032
+  _globals['_LISTORDERSRESPONSE']._serialized_end=1114
+  _globals['_UPDATEORDERSTATUSREQUEST']._serialized_start=1117
+  _globals['_UPDATEORDERSTATUSREQUEST']._serialized_end=1280
+  _globals['_CANCELORDERREQUEST']._serialized_start=1282
+  _globals['_CANCELORDERREQUEST']._serialized_end=1396
+  _globals['_WATCHORDEREVENTSREQUEST']._serialized_start=1398
+  _globals['_WATCHORDEREVENTSREQUEST']._serialized_end=1492
+  _globals['_ORDEREVENT']._serialized_start=1495
+  _globals['_ORDEREVENT']._serialized_end=1831
+  _globals['_ORDERSERVICE']._serialized_start=2248
+  _globals['_ORDERSERVICE']._serialized_end=2716
 # @@protoc_insertion_point(module_scope)

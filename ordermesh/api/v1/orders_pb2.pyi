@@ -24,6 +24,14 @@ class OrderStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ON_HOLD: _ClassVar[OrderStatus]
     RETURNED: _ClassVar[OrderStatus]
 
+class CustomerTier(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CUSTOMER_TIER_UNSPECIFIED: _ClassVar[CustomerTier]
+    STANDARD: _ClassVar[CustomerTier]
+    SILVER: _ClassVar[CustomerTier]
+    GOLD: _ClassVar[CustomerTier]
+    PLATINUM: _ClassVar[CustomerTier]
+
 class OrderEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ORDER_EVENT_TYPE_UNSPECIFIED: _ClassVar[OrderEventType]
@@ -41,6 +49,11 @@ DELIVERED: OrderStatus
 CANCELLED: OrderStatus
 ON_HOLD: OrderStatus
 RETURNED: OrderStatus
+CUSTOMER_TIER_UNSPECIFIED: CustomerTier
+STANDARD: CustomerTier
+SILVER: CustomerTier
+GOLD: CustomerTier
+PLATINUM: CustomerTier
 ORDER_EVENT_TYPE_UNSPECIFIED: OrderEventType
 ORDER_CREATED: OrderEventType
 ORDER_STATUS_CHANGED: OrderEventType
@@ -55,12 +68,14 @@ class Money(_message.Message):
     def __init__(self, amount_minor: _Optional[int] = ..., currency: _Optional[str] = ...) -> None: ...
 
 class Customer(_message.Message):
-    __slots__ = ("customer_id", "country")
+    __slots__ = ("customer_id", "country", "tier")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     country: str
-    def __init__(self, customer_id: _Optional[str] = ..., country: _Optional[str] = ...) -> None: ...
+    tier: CustomerTier
+    def __init__(self, customer_id: _Optional[str] = ..., country: _Optional[str] = ..., tier: _Optional[_Union[CustomerTier, str]] = ...) -> None: ...
 
 class OrderLine(_message.Message):
     __slots__ = ("sku", "quantity", "unit_price")
