@@ -35,7 +35,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from deploy.postgres_server import PostgresServer
 from deploy.processes import free_port
 from deploy.zookeeper_server import ZooKeeperServer
-from ordermesh.topology import Region, Router, Topology, Zone
+from ordermesh.topology import Router, Topology, Zone
 from region_service.storage.migrate import upgrade
 
 STATE_FILE = "cluster.json"
@@ -185,7 +185,7 @@ class LocalCluster:
             pg.start()
             self.postgres[name] = pg
             pg.create_database(f"orders_{name}")
-            regions = tuple(Region(r.name, name, f"127.0.0.1:{free_port()}") for r in zone.regions)
+            regions = tuple(replace(r, endpoint=f"127.0.0.1:{free_port()}") for r in zone.regions)
             zones[name] = Zone(name, pg.url(f"orders_{name}"), regions)
         routers = self.source.routers or (Router("router-1", ""),)
         self.topology = replace(

@@ -60,14 +60,16 @@ def run_demo(topology: Topology, workdir: Path) -> int:
         with (
             StorefrontClient(cluster.router_endpoint, "acme-demo-key") as acme,
             StorefrontClient(cluster.router_endpoint, "globex-demo-key") as globex,
+            StorefrontClient(cluster.router_endpoint, "initech-demo-key") as initech,
         ):
             _steps(acme, globex)
+            _stock(initech)
             _failover(cluster, acme)
-        _say("\n8. Residency proof: every routed write, from the router's residency log")
+        _say("\n9. Residency proof: every routed write, from the router's residency log")
         report = verify_residency(log, topo)
         _say(f"  {report.served} writes served; decisions: {dict(sorted(report.by_decision.items()))}")
         _say(f"  served outside their zone: {len(report.violations)}  -> {'OK' if report.ok else 'VIOLATED'}")
-        _say("\n9. Audit: every change is an event in a per-shard hash chain")
+        _say("\n10. Audit: every change is an event in a per-shard hash chain")
         for zone_name in ("eu", "us"):
             _say(f"  chain {topo.shard('acme', zone_name)}: {_verify(topo, topo.shard('acme', zone_name))}")
     _say("\ndemo finished: every step behaved as expected")
@@ -142,10 +144,35 @@ def _steps(acme: StorefrontClient, globex: StorefrontClient) -> None:
     _say(f"  resumed after #{events[1].sequence}: {len(later)} more events")
 
 
+def _stock(initech: StorefrontClient) -> None:
+    _say("\n7. Stock: initech tracks inventory (ship_partial >= 50%, tier priority holding 10% back)")
+    initech.set_stock("eu", "dub-1", "SKU-LAMP", 6)
+    initech.set_stock("eu", "fra-1", "SKU-LAMP", 4, safety_stock=1)
+    for tier, name in ((pb.CustomerTier.STANDARD, "standard"), (pb.CustomerTier.GOLD, "gold")):
+        atp = initech.availability("eu", "SKU-LAMP", tier=tier).available_to_promise
+        _say(f"  SKU-LAMP in zone eu: {atp} available to promise to a {name} customer")
+    lamp = [OrderLine("SKU-LAMP", 7, Money(2500, "EUR"))]
+    first = initech.create_order("cust-dublin-1", "IE", lamp, request_id="demo-lamp-1")
+    holds = ", ".join(f"{r.quantity} in {r.warehouse}" for r in initech.reservations(first.order_id))
+    _say(f"  {first.order_id}: 7 lamps -> {_st(first.status)}, held in the same transaction: {holds}")
+    two = [OrderLine("SKU-LAMP", 2, Money(2500, "EUR"))]
+    second = initech.create_order("cust-berlin-2", "DE", two, request_id="demo-lamp-2")
+    held = sum(r.quantity for r in initech.reservations(second.order_id))
+    _say(f"  {second.order_id}: 2 lamps, {held} promisable to standard -> {_st(second.status)}, partially")
+    one = [OrderLine("SKU-LAMP", 1, Money(2500, "EUR"))]
+    gold = initech.create_order("cust-vip-1", "DE", one, request_id="demo-lamp-3", tier=pb.CustomerTier.GOLD)
+    held = sum(r.quantity for r in initech.reservations(gold.order_id))
+    _say(f"  {gold.order_id}: a gold customer gets the held-back lamp ({held}) -> {_st(gold.status)}")
+    shipped = initech.update_order_status(first.order_id, OrderStatus.SHIPPED)
+    after = initech.availability("eu", "SKU-LAMP", tier=pb.CustomerTier.GOLD)
+    units = ", ".join(f"{w.warehouse} {w.on_hand} on hand/{w.reserved} held" for w in after.warehouses)
+    _say(f"  {first.order_id} -> {_st(shipped.status)}: its holds left the warehouses ({units})")
+
+
 def _failover(cluster: EmbeddedCluster, acme: StorefrontClient) -> None:
     shard = cluster.topology.shard("acme", "eu")
     home = cluster.topology.zones["eu"].regions[0].name
-    _say(f"\n7. Region outage: {home}, home of shard {shard}, goes down")
+    _say(f"\n8. Region outage: {home}, home of shard {shard}, goes down")
     cluster.stop_region(home)
     started = time.monotonic()
     # The client's declared retry policy and the router's same-zone retries carry the call across

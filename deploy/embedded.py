@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from consistency.memory_coordinator import MemoryCoordinator, MemoryEnsemble
-from ordermesh.topology import Region, Topology, Zone
+from ordermesh.topology import Topology, Zone
 from region_service.server import RegionConfig, RegionServer, build_server
 from region_service.storage.migrate import upgrade
 from router.failover import FailoverController, GrpcHealthProbe
@@ -32,7 +32,7 @@ def embedded_topology(topology: Topology, workdir: Path) -> Topology:
         name: Zone(
             name,
             f"sqlite:///{workdir / f'{name}.sqlite'}",
-            tuple(Region(r.name, r.zone, "127.0.0.1:0") for r in zone.regions),
+            tuple(replace(r, endpoint="127.0.0.1:0") for r in zone.regions),
         )
         for name, zone in topology.zones.items()
     }

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 import grpc
 
+from ordermesh.api.v1 import inventory_pb2 as ipb
+from ordermesh.api.v1 import inventory_pb2_grpc as ipb_grpc
 from ordermesh.api.v1 import orders_pb2 as pb
 from ordermesh.api.v1 import orders_pb2_grpc as pb_grpc
 from ordermesh.order import OrderLine
@@ -124,6 +126,7 @@ class StorefrontClient:
         self.metadata: tuple[tuple[str, str], ...] = (("x-api-key", api_key),)
         self.channel = grpc.insecure_channel(target, options=channel_options())
         self.stub: Any = pb_grpc.OrderServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self.stock: Any = ipb_grpc.InventoryServiceStub(self.channel)  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
         self.channel.close()
@@ -150,14 +153,44 @@ class StorefrontClient:
         lines: Sequence[OrderLine | pb.OrderLine],
         *,
         request_id: str | None = None,
+        tier: int = 0,
         timeout: float | None = None,
     ) -> pb.Order:
+        """`tier`: a pb.CustomerTier value (0: unspecified, i.e. standard)."""
         request = pb.CreateOrderRequest(
             request_id=request_id or str(uuid.uuid4()),
-            customer=pb.Customer(customer_id=customer_id, country=country),
+            customer=pb.Customer(customer_id=customer_id, country=country, tier=tier),  # type: ignore[arg-type]
             lines=[_line(x) for x in lines],
         )
         return self._call(self.stub.CreateOrder, request, timeout, pb.Order)
+
+    # -- inventory (ordermesh.v1.InventoryService) ---------------------------------------------------
+
+    def set_stock(
+        self,
+        zone: str,
+        warehouse: str,
+        sku: str,
+        on_hand: int,
+        safety_stock: int = 0,
+        *,
+        timeout: float | None = None,
+    ) -> ipb.StockLevel:
+        request = ipb.SetStockRequest(
+            zone=zone, warehouse=warehouse, sku=sku, on_hand=on_hand, safety_stock=safety_stock
+        )
+        return self._call(self.stock.SetStock, request, timeout, ipb.StockLevel)
+
+    def availability(
+        self, zone: str, sku: str, *, tier: int = 0, timeout: float | None = None
+    ) -> ipb.Availability:
+        request = ipb.GetAvailabilityRequest(zone=zone, sku=sku, tier=tier)  # type: ignore[arg-type]
+        return self._call(self.stock.GetAvailability, request, timeout, ipb.Availability)
+
+    def reservations(self, order_id: str, *, timeout: float | None = None) -> list[ipb.Reservation]:
+        request = ipb.ListReservationsRequest(order_id=order_id)
+        answer = self._call(self.stock.ListReservations, request, timeout, ipb.ListReservationsResponse)
+        return list(answer.reservations)
 
     def get_order(self, order_id: str, *, timeout: float | None = None) -> pb.Order:
         return self._call(self.stub.GetOrder, pb.GetOrderRequest(order_id=order_id), timeout, pb.Order)

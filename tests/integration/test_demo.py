@@ -27,6 +27,13 @@ def test_demo_runs_every_step(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "STALE_VERSION" in out
     assert "INVALID_TRANSITION" in out
     assert "chain acme/eu/" in out and "chain intact" in out and "BROKEN" not in out
+    # Stock: reserved in CreateOrder's transaction, tier holdback, partial shipment, commit on ship.
+    assert "8 available to promise to a standard customer" in out
+    assert "9 available to promise to a gold customer" in out
+    assert re.search(r"7 lamps -> allocated, held in the same transaction: 6 in dub-1, 1 in fra-1", out)
+    assert "1 promisable to standard -> allocated, partially" in out
+    assert "gets the held-back lamp (1) -> allocated" in out
+    assert "(dub-1 0 on hand/0 held, fra-1 3 on hand/2 held)" in out
     # The outage: the controller moved the shard within the zone and the next order was served there.
     assert re.search(r"controller moved acme/eu/\d+ to eu-(central|north) at epoch 1", out)
     assert re.search(r"served by eu-(central|north) after [\d.]+ s, still in zone eu", out)
