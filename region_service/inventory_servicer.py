@@ -10,8 +10,6 @@ here never raise. While the region drains, new calls answer UNAVAILABLE (SHUTTIN
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -19,18 +17,17 @@ import grpc
 from grpc import aio
 
 from ordermesh.api.v1 import inventory_pb2 as pb
-from ordermesh.errors import OrdermeshError, ShuttingDown
-from ordermesh.rpc_errors import to_rpc_status
 from region_service import inventory_translate as tr
 from region_service.auth import current_principal
 from region_service.inventory import InventoryBook
-from region_service.servicer import lenient, required, unexpected
+from region_service.servicer import lenient, required
+from region_service.servicer_shell import ServicerShell
 
 T = TypeVar("T")
 SERVICE = "ordermesh.v1.InventoryService"
 
 
-class InventoryServiceServicer:
+class InventoryServiceServicer(ServicerShell):
     """The ordermesh.v1.InventoryService of one region instance."""
 
     def __init__(
@@ -40,27 +37,11 @@ class InventoryServiceServicer:
         executor: ThreadPoolExecutor | None = None,
         draining: asyncio.Event | None = None,
     ) -> None:
+        # `draining` is shared with the region's OrderService servicer, so one drain stops both.
+        super().__init__(
+            executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="inventory"), draining
+        )
         self.book = book
-        self.executor = executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="inventory")
-        # Shared with the region's OrderService servicer, so one drain stops both services.
-        self.draining = draining or asyncio.Event()
-
-    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
-
-    async def _answer(self, context: aio.ServicerContext, call: Callable[[], Awaitable[T]]) -> T:
-        """Runs one call; every failure ends as a deliberate status (abort raises)."""
-        try:
-            if self.draining.is_set():
-                raise ShuttingDown("this region instance is shutting down; retry")
-            return await call()
-        except OrdermeshError as err:
-            status = to_rpc_status(err)
-        except Exception as exc:
-            status = unexpected(exc)
-        await context.abort_with_status(status)
-        raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
     async def SetStock(
         self, request: pb.SetStockRequest | None, context: aio.ServicerContext
@@ -111,9 +92,7 @@ class InventoryServiceServicer:
         self, request: pb.GetAvailabilityRequest | None, context: aio.ServicerContext
     ) -> pb.Availability:
         async def call() -> pb.Availability:
-            query = tr.availability_query_from_pb(
-                required(request, "GetAvailabilityRequest"), self.book.zone
-            )
+            query = tr.availability_query_from_pb(required(request, "GetAvailabilityRequest"), self.book.zone)
             found = await self._run(
                 self.book.availability, current_principal().tenant, query.sku, query.at_us, query.tier
             )

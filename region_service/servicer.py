@@ -21,11 +21,12 @@ from grpc import aio
 from sqlalchemy import exc as sa_exc
 
 from ordermesh.api.v1 import orders_pb2 as pb
-from ordermesh.errors import DatabaseUnavailable, InvalidArgument, OrdermeshError, ShuttingDown
+from ordermesh.errors import DatabaseUnavailable, InvalidArgument
 from ordermesh.rpc_errors import to_rpc_status
 from region_service import translate as tr
 from region_service.auth import current_principal
 from region_service.orders import OrderBook
+from region_service.servicer_shell import ServicerShell
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,7 +40,7 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
 
 
-class OrderServiceServicer:
+class OrderServiceServicer(ServicerShell):
     """The ordermesh.v1.OrderService of one region instance."""
 
     def __init__(
@@ -50,27 +51,10 @@ class OrderServiceServicer:
         watch_poll_s: float = 0.1,
         watch_page: int = 200,
     ) -> None:
+        super().__init__(executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="orderbook"))
         self.book = book
-        self.executor = executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="orderbook")
         self.watch_poll_s = watch_poll_s
         self.watch_page = watch_page
-        self.draining = asyncio.Event()
-
-    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
-
-    async def _answer(self, context: aio.ServicerContext, call: Callable[[], Any]) -> Any:
-        """Runs one call; every failure ends as a deliberate status (abort raises)."""
-        try:
-            if self.draining.is_set():
-                raise ShuttingDown("this region instance is shutting down; retry")
-            return await call()
-        except OrdermeshError as err:
-            status = to_rpc_status(err)
-        except Exception as exc:
-            status = unexpected(exc)
-        await context.abort_with_status(status)
 
     async def CreateOrder(self, request: pb.CreateOrderRequest | None, context: aio.ServicerContext) -> bytes:
         async def call() -> bytes:
