@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from consistency.allocation import AllocationPolicy, Pick, Tier, Weights, choose_warehouses, visible_atp
+from consistency.allocation import (
+    AllocationPolicy,
+    LinePlan,
+    Pick,
+    Tier,
+    Weights,
+    choose_warehouses,
+    visible_atp,
+)
 from consistency.backorder import BackorderDecision, BackorderPolicy, LineDemand, Outcome, decide
 from consistency.stock import StockLevel, Warehouse, promisable_base, warehouse_atp
 from ordermesh.status import OrderStatus
@@ -41,9 +49,13 @@ def allocate_order(
     current: OrderStatus = OrderStatus.PENDING,
     distance: Mapping[tuple[str, str], int] | None = None,
     weights: Weights = DEFAULT_WEIGHTS,
+    fixed: Mapping[int, int] | None = None,
 ) -> OrderAllocation:
     """`lines` are (sku, quantity); `levels[sku][warehouse]` the zone's stock rows; `inbound[(sku,
-    warehouse)]` units due by now. Picks are kept only for the units the verdict holds."""
+    warehouse)]` units due by now. Picks are kept only for the units the verdict holds.
+
+    `fixed[line_no]` is the availability of a line decided elsewhere (a multi-zone pool's grant): it
+    takes part in the verdict but gets no warehouse picks."""
     atp: dict[tuple[str, str], int] = {}
     for sku, by_wh in levels.items():
         for wh, level in by_wh.items():
@@ -52,6 +64,10 @@ def allocate_order(
     plans = []
     demands = []
     for line_no, (sku, quantity) in enumerate(lines):
+        if fixed is not None and line_no in fixed:
+            plans.append(LinePlan(sku, quantity, ()))
+            demands.append(LineDemand(line_no, sku, quantity, min(quantity, max(0, fixed[line_no]))))
+            continue
         stocked = levels.get(sku, {})
         sku_atp = {wh: atp.get((sku, wh), 0) for wh in stocked}
         base = sum(promisable_base(lv, inbound.get((sku, wh), 0)) for wh, lv in stocked.items())

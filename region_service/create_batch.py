@@ -65,7 +65,8 @@ def write_creates(book: OrderBook, key: Hashable, items: Sequence[NewOrder]) -> 
         return {i: p for i, _, p in won}
 
     try:
-        stored = book.runner.run(work, fence=book._fence(shard))
+        fence = book._fence(shard)
+        stored = book.inventory.run_pools(shard.tenant, lambda: book.runner.run(work, fence=fence))
     except OrdermeshError as err:
         return [err] * len(items)
     answers: list[Reply | Exception] = []
@@ -102,7 +103,8 @@ def _reserve(
     restated); a refused one is not written at all and its key is released, so a retry is decided
     afresh. `refused` is filled per attempt (a re-run transaction decides again)."""
     refused.clear()
-    results = book.inventory.allocate_new(uow, shard.tenant, [o for _, o, _ in won], now)
+    keys = [items[i].request_id for i, _, _ in won]
+    results = book.inventory.allocate_new(uow, shard.tenant, [o for _, o, _ in won], now, keys)
     kept: Won = []
     kept_events: list[OrderEvent] = []
     restated: dict[str, bytes] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from consistency import inventory as inv
 from consistency.allocation import AllocationMode, AllocationPolicy, Tier, visible_atp
@@ -22,15 +23,18 @@ from ordermesh.errors import (
     InvalidArgument,
     NotFound,
     OrdermeshError,
+    ZoneUnavailable,
 )
 from ordermesh.ids import parse_order_id
 from ordermesh.order import REQUEST_ID, Order
 from ordermesh.status import OrderStatus
 from ordermesh.topology import Topology
 from ordermesh.topology_inventory import InventoryPolicy
+from region_service.inventory_pools import POOL, NeedsForward, PoolLines
 from region_service.ports import Fence, InboundRecord, TransactionRunner, UnitOfWork
 
 S = OrderStatus
+T = TypeVar("T")
 SECOND_US = 1_000_000
 # Entering these statuses ships what is held; cancelling releases it.
 SHIPPING = frozenset({S.PARTIALLY_SHIPPED, S.SHIPPED})
@@ -249,13 +253,20 @@ class InventoryBook:
     # -- inside an order's transaction ------------------------------------------------------------------
 
     def allocate_new(
-        self, uow: UnitOfWork, tenant: str, new_orders: Sequence[Order], now_us: int
+        self,
+        uow: UnitOfWork,
+        tenant: str,
+        new_orders: Sequence[Order],
+        now_us: int,
+        keys: Sequence[str] | None = None,
     ) -> list[Allocated | OrdermeshError]:
         """Reserves stock for new orders of one tenant in arrival order, in the caller's transaction.
 
         Per order: Allocated (status moved per the backorder policy, holds written) or the error that
         refuses it (unknown sku: INVALID_ARGUMENT; short under `reject`: INSUFFICIENT_INVENTORY), in
-        which case nothing of that order is written. Untracked tenants pass through unchanged."""
+        which case nothing of that order is written. Untracked tenants pass through unchanged.
+        Lines of multi-zone pool SKUs are decided by the pool's strategy (inventory_pools); `keys`
+        (request ids, default the order ids) name the lines whose owner-zone grants survive retries."""
         policy = self._policies.get(tenant)
         if policy is None:
             return [Allocated(o, ()) for o in new_orders]
@@ -264,17 +275,24 @@ class InventoryBook:
         uow.inventory.forget_spent_holds(
             tenant, [o.order_id for o in new_orders if o.status is not S.PENDING]
         )
+        keys = [o.order_id for o in new_orders] if keys is None else keys
+        configs = uow.inventory.pool_configs(tenant, self.zone, skus) if self.pool_lines else {}
+        if configs and self.pool_lines is not None:
+            lines_of = [[(ln.sku, ln.quantity) for ln in o.lines] for o in new_orders]
+            needs = self.pool_lines.needs(list(zip(keys, lines_of, strict=True)), configs)
+            if needs:
+                raise NeedsForward(needs)
         levels = uow.inventory.levels(tenant, self.zone, skus)
         inbound: dict[tuple[str, str], int] = {}
         for record in uow.inventory.inbound(tenant, skus, now_us):
-            key = (record.sku, record.warehouse)
-            inbound[key] = inbound.get(key, 0) + record.quantity
+            row = (record.sku, record.warehouse)
+            inbound[row] = inbound.get(row, 0) + record.quantity
         changed: dict[tuple[str, str], StockLevel] = {}
         holds: list[Reservation] = []
         out: list[Allocated | OrdermeshError] = []
-        for order in new_orders:
+        for key, order in zip(keys, new_orders, strict=True):
             try:
-                result = self._allocate(order, policy, levels, inbound, now_us)
+                result = self._allocate(uow, key, order, policy, levels, inbound, configs, now_us)
             except OrdermeshError as err:
                 out.append(err)
                 continue
@@ -290,14 +308,21 @@ class InventoryBook:
 
     def _allocate(
         self,
+        uow: UnitOfWork,
+        key: str,
         order: Order,
         policy: TenantStock,
         levels: dict[str, dict[str, StockLevel]],
         inbound: dict[tuple[str, str], int],
+        configs: dict[str, tuple[str, str]],
         now_us: int,
     ) -> tuple[Allocated, list[StockLevel], list[Reservation]]:
         lines = [(line.sku, line.quantity) for line in order.lines]
-        inv.validate_lines(lines, [sku for sku, by_wh in levels.items() if by_wh])
+        inv.validate_lines(lines, {sku for sku, by_wh in levels.items() if by_wh} | set(configs))
+        fixed: dict[int, int] = {}
+        granted: list[tuple[int, str, int]] = []
+        if configs and self.pool_lines is not None:
+            fixed, granted = self.pool_lines.decide(uow, order.tenant, key, lines, configs, now_us)
         plan = allocate_order(
             lines,
             Tier(order.customer.tier),
@@ -309,11 +334,16 @@ class InventoryBook:
             policy.allocation,
             policy.backorder,
             order.status,
+            fixed=fixed,
         )
+        holds: list[Reservation] = []
+        if self.pool_lines is not None and fixed:
+            held = plan.decision.hold
+            self.pool_lines.settle(uow, order.tenant, key, granted, fixed, held, configs, now_us)
+            holds += self.pool_lines.holds(order.order_id, lines, fixed, held, now_us + policy.hold_us)
         if plan.decision.error is not None:
             raise plan.decision.error
         touched: dict[tuple[str, str], StockLevel] = {}  # this order's changes, kept apart until it is done
-        holds: list[Reservation] = []
         for line_no, picks in enumerate(plan.picks):
             if not picks:
                 continue
@@ -357,16 +387,39 @@ class InventoryBook:
         states: set[HoldState],
     ) -> None:
         holds = [h for h in uow.inventory.holds_of(tenant, [order_id]) if h.state in states]
+        self._move(uow, tenant, holds, step, now_us)
+
+    def _move(
+        self,
+        uow: UnitOfWork,
+        tenant: str,
+        holds: Sequence[Reservation],
+        step: Callable[[StockLevel, Reservation], tuple[StockLevel, Reservation]],
+        now_us: int,
+    ) -> list[Reservation]:
+        """Applies one hold transition (commit, release, expire) to warehouse and pool holds alike."""
         if not holds:
-            return
-        levels = uow.inventory.level_rows(tenant, {(h.sku, h.warehouse) for h in holds})
+            return []
+        stocked = [h for h in holds if h.warehouse != POOL]
+        levels = uow.inventory.level_rows(tenant, {(h.sku, h.warehouse) for h in stocked})
+        pooled = [h for h in holds if h.warehouse == POOL]
+        configs = uow.inventory.pool_configs(tenant, self.zone, {h.sku for h in pooled}) if pooled else {}
+        op = "commit" if step is inv.commit else "release"
         moved: list[Reservation] = []
         for hold in holds:
-            key = (hold.sku, hold.warehouse)
-            levels[key], after = step(levels[key], hold)
+            if hold.warehouse == POOL:  # the pool keeps the count: the same checks on a stand-in row
+                _, after = step(StockLevel(hold.sku, POOL, hold.quantity, hold.quantity), hold)
+                if after.state is not hold.state:
+                    if self.pool_lines is None:
+                        raise ZoneUnavailable(f"{hold.sku}: this region has no pool service configured")
+                    self.pool_lines.finish(uow, tenant, hold, op, configs, now_us)
+            else:
+                key = (hold.sku, hold.warehouse)
+                levels[key], after = step(levels[key], hold)
             moved.append(after)
         uow.inventory.save_levels(tenant, levels.values(), now_us)
         uow.inventory.save_hold_states(tenant, moved, now_us)
+        return moved
 
     # -- background ------------------------------------------------------------------------------------
 
@@ -374,17 +427,13 @@ class InventoryBook:
         """Expires the tenant's held reservations past their TTL, in the caller's transaction: the units
         become free again. Returns what it expired (OrderBook.reap_holds moves the orders)."""
         holds = [d.hold for d in uow.inventory.due_holds(now_us, limit, tenant)]
-        if not holds:
-            return []
-        levels = uow.inventory.level_rows(tenant, {(h.sku, h.warehouse) for h in holds})
-        expired = []
-        for hold in holds:
-            key = (hold.sku, hold.warehouse)
-            levels[key], after = inv.expire(levels[key], hold, now_us)
-            expired.append(after)
-        uow.inventory.save_levels(tenant, levels.values(), now_us)
-        uow.inventory.save_hold_states(tenant, expired, now_us)
-        return expired
+        return self._move(uow, tenant, holds, lambda level, hold: inv.expire(level, hold, now_us), now_us)
+
+    def run_pools(self, tenant: str, attempt: Callable[[], T]) -> T:
+        """Runs one transaction that may touch pool lines (see inventory_pools.PoolLines.run)."""
+        if self.pool_lines is None or tenant not in self._policies:
+            return attempt()
+        return self.pool_lines.run(tenant, attempt)
 
     def allocate_backorders(self, tenant: str, sku: str, limit: int = 200) -> int:
         """Re-runs the decision for the tenant's backordered orders of `sku` after stock came in.
@@ -395,6 +444,7 @@ class InventoryBook:
         return hook(tenant, sku, limit) if hook is not None and tenant in self._policies else 0
 
     backorder_hook: Callable[[str, str, int], int] | None = None
+    pool_lines: PoolLines | None = None  # multi-zone pools, when this region runs a PoolBook
     # The fence of the tenant's shard in this zone (set by OrderBook): stock writes are fenced like
     # order writes, so an instance that lost its placement writes no stock either.
     fence_for: Callable[[str], Fence] | None = None

@@ -234,7 +234,8 @@ class OrderBook:
                 done += previous is OrderStatus.BACKORDERED
             return done
 
-        return self.runner.run(work, fence=self._fence(shard))
+        fence = self._fence(shard)
+        return self.inventory.run_pools(tenant, lambda: self.runner.run(work, fence=fence))
 
     def reap_holds(self, limit: int = 500) -> list[Reservation]:
         """The reaper: expires holds past their TTL, tenant by tenant in fenced transactions; an
@@ -246,7 +247,10 @@ class OrderBook:
                 continue
             shard = self.topology.shard(tenant, self.zone)
             try:
-                done += self.runner.run(partial(self._reap_tenant, shard, limit), fence=self._fence(shard))
+                reap = partial(
+                    self.runner.run, partial(self._reap_tenant, shard, limit), fence=self._fence(shard)
+                )
+                done += self.inventory.run_pools(tenant, reap)
             except Fenced:  # another instance is this shard's home: its reaper does it
                 continue
         return done
@@ -372,7 +376,8 @@ class OrderBook:
             return Reply(payload, replayed=False)
 
         try:
-            return self.runner.run(work, fence=self._fence(shard))
+            fence = self._fence(shard)
+            return self.inventory.run_pools(who.tenant, lambda: self.runner.run(work, fence=fence))
         except (_KeyTaken, NotFound, StaleVersion, InvalidTransition) as refused:
             answer = self._stored_answer(who, method, request_id, fingerprint)
             if answer is not None:

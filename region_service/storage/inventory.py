@@ -254,6 +254,18 @@ class SqlInventoryStore:
         )
         self._conn.execute(stmt, [{"b_request_id": r, "payload": p} for r, p in payloads.items()])
 
+    def pool_configs(self, tenant: str, zone: str, skus: Collection[str]) -> dict[str, tuple[str, str]]:
+        """The multi-zone pools among `skus` as configured in this zone: sku -> (strategy, owner)."""
+        if not skus:
+            return {}
+        from region_service.storage.pool_schema import sku_pools
+
+        t = sku_pools.c
+        query = select(t.sku, t.strategy, t.owner).where(
+            t.tenant == tenant, t.zone == zone, t.sku.in_(sorted(skus))
+        )
+        return {row.sku: (row.strategy, row.owner) for row in self._conn.execute(query)}
+
     def totals(self, tenant: str, sku: str) -> tuple[int, int]:
         """(on_hand, reserved) summed over every warehouse of the sku (tests and reports)."""
         t = stock_levels.c
