@@ -246,4 +246,6 @@ def test_the_forwarded_call_carries_the_callers_remaining_time(tmp_path: Path) -
         loop.close()
     assert code == grpc.StatusCode.DEADLINE_EXCEEDED
     assert 0.9 < elapsed < 2.0
-    assert len(seen) == 1 and 0.5 < seen[0] <= 1.0
+    # grpc-timeout travels rounded up to its unit on each hop (two hops here): a few ms over 1.0 is
+    # that rounding; an extended deadline (e.g. a fresh default per hop) would be far over.
+    assert len(seen) == 1 and 0.5 < seen[0] <= 1.03
