@@ -35,7 +35,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from deploy.postgres_server import PostgresServer
 from deploy.processes import free_port
 from deploy.zookeeper_server import ZooKeeperServer
-from ordermesh.topology import Router, Topology, Zone
+from ordermesh.topology import Router, Topology, Zone, hash_api_key
+from region_service.cli import PEER_KEY_ENV
 from region_service.storage.migrate import upgrade
 
 STATE_FILE = "cluster.json"
@@ -54,6 +55,7 @@ class Proc:
     endpoint: str
     log_path: Path
     popen: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)  # added to the cluster's environment
 
     @property
     def pid(self) -> int | None:
@@ -69,7 +71,7 @@ class Proc:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=env,
+                env={**env, **self.env},
                 start_new_session=True,  # a Ctrl-C of the test run must not reach it first
             )
 
@@ -103,6 +105,8 @@ class ClusterOptions:
     start_timeout_s: float = 60.0
     stop_timeout_s: float = 10.0
     admin_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # regions authenticate to each other with it (PoolPeerService); its digest goes in the topology
+    peer_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     with_controller: bool = True
     router_args: tuple[str, ...] = ()  # extra flags for `ordermesh router serve`
 
@@ -121,6 +125,7 @@ def topology_document(topology: Topology) -> dict[str, Any]:
             for z in topology.zones.values()
         },
         "routers": [{"name": r.name, "endpoint": r.endpoint} for r in topology.routers],
+        "peer_key_sha256": sorted(topology.peer_key_sha256),
         "residency": {"countries": dict(topology.countries)},
         "tenants": {
             t.name: {
@@ -157,8 +162,10 @@ class LocalCluster:
         try:
             self._start_backends()
             self._write_topology()
+            peer_env = {PEER_KEY_ENV: self.options.peer_key}  # only region processes get it
             for region in self.topology.regions:
-                self._spawn(region.name, ["region", "serve", "--region", region.name], region.endpoint)
+                args = ["region", "serve", "--region", region.name]
+                self._spawn(region.name, args, region.endpoint, peer_env)
             self._wait_serving([r.name for r in self.topology.regions])
             if self.options.with_controller:
                 self._spawn_controller()
@@ -193,6 +200,7 @@ class LocalCluster:
             zones=zones,
             routers=tuple(Router(r.name, f"127.0.0.1:{free_port()}") for r in routers),
             coordinator=self.zookeeper.hosts,
+            peer_key_sha256=frozenset({hash_api_key(self.options.peer_key)}),
         )
         for zone in zones.values():
             upgrade(zone.database_url)
@@ -200,9 +208,10 @@ class LocalCluster:
     def _write_topology(self) -> None:
         self.topology_path.write_text(yaml.safe_dump(topology_document(self.topology), sort_keys=False))
 
-    def _spawn(self, name: str, args: list[str], endpoint: str) -> Proc:
+    def _spawn(self, name: str, args: list[str], endpoint: str, env: dict[str, str] | None = None) -> Proc:
         command = [sys.executable, "-m", "ordermesh.cli", *args[:2], "--topology", str(self.topology_path)]
-        proc = Proc(name, [*command, *args[2:]], endpoint, self.workdir / "logs" / f"{name}.log")
+        log_path = self.workdir / "logs" / f"{name}.log"
+        proc = Proc(name, [*command, *args[2:]], endpoint, log_path, env=env or {})
         self.procs[name] = proc
         proc.start(self._env)
         return proc

@@ -10,6 +10,7 @@ controller fails its shards over); stop() tears everything down and is safe to c
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from consistency.memory_coordinator import MemoryCoordinator, MemoryEnsemble
-from ordermesh.topology import Topology, Zone
+from ordermesh.topology import Topology, Zone, hash_api_key
 from region_service.server import RegionConfig, RegionServer, build_server
 from region_service.storage.migrate import upgrade
 from router.failover import FailoverController, GrpcHealthProbe
@@ -45,7 +46,12 @@ class EmbeddedCluster:
     def __init__(
         self, topology: Topology, residency_log: Path, *, detection_s: float = 1.0, **region_options: Any
     ) -> None:
-        self.topology = topology
+        # Multi-zone pools go region to region over gRPC (PoolPeerService), as between processes: every
+        # region gets this cluster's peer key, and finds the others' ports in the coordinator registry.
+        self.peer_key = secrets.token_urlsafe(32)
+        self.topology = replace(
+            topology, peer_key_sha256=topology.peer_key_sha256 | {hash_api_key(self.peer_key)}
+        )
         self.residency_log = residency_log
         self.detection_s = detection_s
         self.region_options = region_options
@@ -98,7 +104,12 @@ class EmbeddedCluster:
 
     def start_region(self, name: str) -> None:
         config = RegionConfig(
-            self.topology, name, port=0, coordinator=self._session(name), **self.region_options
+            self.topology,
+            name,
+            port=0,
+            coordinator=self._session(name),
+            peer_key=self.peer_key,
+            **self.region_options,
         )
         server = build_server(config)
         self._run(server.start())

@@ -75,6 +75,8 @@ class Topology:
     tenants: Mapping[str, Tenant]
     routers: tuple[Router, ...] = ()
     coordinator: str = "memory"  # "memory" or a ZooKeeper connect string "host:port[,host:port][/chroot]"
+    # SHA-256 digests of the keys regions present to each other (internal PoolPeerService calls only)
+    peer_key_sha256: frozenset[str] = frozenset()
 
     def region(self, name: str) -> Region:
         for zone in self.zones.values():
@@ -101,6 +103,10 @@ class Topology:
                 return tenant
         return None
 
+    def is_peer_key(self, key: str) -> bool:
+        """True for a key of region-to-region calls (never a tenant's key: parse_topology checks)."""
+        return hashlib.sha256(key.encode("utf-8")).hexdigest() in self.peer_key_sha256
+
 
 def hash_api_key(api_key: str) -> str:
     """What the topology stores for a key: its SHA-256 (keys are random, high-entropy tokens)."""
@@ -124,7 +130,8 @@ def parse_topology(data: Any, base_dir: Path | None = None) -> Topology:
     _known(
         root,
         "topology",
-        {"name", "buckets_per_zone", "zones", "residency", "tenants", "routers", "coordinator"},
+        {"name", "buckets_per_zone", "zones", "residency", "tenants", "routers", "coordinator"}
+        | {"peer_key_sha256"},
     )
     name = _str(root.get("name", "ordermesh"), "name")
     buckets = root.get("buckets_per_zone", 16)
@@ -138,7 +145,17 @@ def parse_topology(data: Any, base_dir: Path | None = None) -> Topology:
     routers = _routers(root.get("routers", []))
     coordinator = _str(root.get("coordinator", "memory"), "coordinator")
     _unique_endpoints(zones, routers)
-    return Topology(name, buckets, zones, countries, tenants, routers, coordinator)
+    peer_keys = _peer_keys(root.get("peer_key_sha256", []), tenants)
+    return Topology(name, buckets, zones, countries, tenants, routers, coordinator, peer_keys)
+
+
+def _peer_keys(raw: Any, tenants: Mapping[str, Tenant]) -> frozenset[str]:
+    if not isinstance(raw, list) or not all(isinstance(k, str) and _SHA256.fullmatch(k) for k in raw):
+        raise TopologyError("peer_key_sha256", "a list of lowercase hex SHA-256 digests")
+    for tenant in tenants.values():
+        if tenant.api_key_sha256 & set(raw):
+            raise TopologyError("peer_key_sha256", f"a peer key must not be a key of tenant {tenant.name}")
+    return frozenset(raw)
 
 
 def _zones(raw: Mapping[str, Any], base_dir: Path | None) -> dict[str, Zone]:

@@ -1,9 +1,11 @@
 """Authentication interceptor: the tenant comes from call credentials (the API key), never from a request.
 
 Deny by default: every method needs a known key except the health and reflection services, which
-stock tools call without one. A missing or unknown key is UNAUTHENTICATED (rich status); the
-principal of an accepted call is handed to the servicer through a context variable that is set
-inside the handler itself, so it is visible to exactly that call.
+stock tools call without one. The internal PoolPeerService (region to region) takes only the cluster's
+peer key (`x-peer-key`, digest in the topology's peer_key_sha256), and the tenant services only tenant
+keys: neither kind of key opens the other's services. A missing or unknown key is UNAUTHENTICATED
+(rich status); the principal of an accepted call is handed to the servicer through a context variable
+that is set inside the handler itself, so it is visible to exactly that call.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ EXEMPT_PREFIXES = (
     "/grpc.reflection.v1alpha.ServerReflection/",
     "/grpc.reflection.v1.ServerReflection/",
 )
+PEER_PREFIX = "/ordermesh.v1.PoolPeerService/"
+PEER_KEY_HEADER = "x-peer-key"
 MAX_KEY = 256
 
 _principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
@@ -68,6 +72,18 @@ def authenticate(topology: Topology, metadata: Sequence[Any] | None) -> Principa
     if tenant is None:
         raise Unauthenticated("unknown API key")
     return Principal(tenant.name, hashlib.sha256(key.encode("utf-8")).hexdigest()[:12])
+
+
+def authenticate_peer(topology: Topology, metadata: Sequence[Any] | None) -> None:
+    """Accepts a region-to-region call carrying a valid peer key; UNAUTHENTICATED otherwise."""
+    key = ""
+    for item in metadata or ():
+        if item[0] == PEER_KEY_HEADER and isinstance(item[1], str):
+            key = item[1].strip()
+    if not key:
+        raise Unauthenticated("missing peer key: region-to-region calls send it as x-peer-key metadata")
+    if len(key) > MAX_KEY or not topology.is_peer_key(key):
+        raise Unauthenticated("unknown peer key")
 
 
 Behavior = Callable[..., Any]
@@ -113,8 +129,12 @@ class AuthInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
         method: str = handler_call_details.method
         if handler is None or method.startswith(EXEMPT_PREFIXES):
             return handler
+        peer = method.startswith(PEER_PREFIX)
         try:
-            who = self._authenticate(handler_call_details.invocation_metadata)
+            if peer:
+                authenticate_peer(self.topology, handler_call_details.invocation_metadata)
+            else:
+                who = self._authenticate(handler_call_details.invocation_metadata)
         except Unauthenticated as exc:
             log.info("refused %s: %s", method, exc)
             status = to_rpc_status(exc)
@@ -135,6 +155,8 @@ class AuthInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
                 return refuse_unary
 
             return _wrap(handler, refuse)
+        if peer:  # a region acting for a tenant it has authenticated: no principal here
+            return handler
 
         def bind(behavior: Behavior) -> Behavior:
             if handler.response_streaming:

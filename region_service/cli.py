@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,7 @@ from ordermesh.topology import Topology, TopologyError, load_topology
 
 SubParsers = Any  # argparse._SubParsersAction[argparse.ArgumentParser]
 Command = Callable[[argparse.Namespace], int]
+PEER_KEY_ENV = "ORDERMESH_PEER_KEY"
 
 
 def _fail(message: str, code: int) -> int:
@@ -70,7 +72,13 @@ def _serve(args: argparse.Namespace, topology: Topology) -> int:
     if args.port is not None and not 0 <= args.port <= 65535:
         return _fail("--port: must be 0..65535", 2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = RegionConfig(topology, args.region, host=args.host, port=args.port, grace_s=args.grace)
+    # the plaintext of a topology peer_key_sha256: this region's key for calls to other zones' regions
+    peer_key = os.environ.get(PEER_KEY_ENV) or None
+    if peer_key is None and topology.peer_key_sha256:
+        logging.warning("%s is not set: multi-zone pools cannot reach other zones", PEER_KEY_ENV)
+    config = RegionConfig(
+        topology, args.region, host=args.host, port=args.port, grace_s=args.grace, peer_key=peer_key
+    )
     asyncio.run(serve(config))
     return 0
 

@@ -17,9 +17,12 @@ import grpc
 from grpc import aio
 
 from ordermesh.api.v1 import inventory_pb2 as pb
+from ordermesh.errors import ZoneUnavailable
 from region_service import inventory_translate as tr
 from region_service.auth import current_principal
 from region_service.inventory import InventoryBook
+from region_service.pool_translate import slice_to_pb
+from region_service.pools import PoolBook
 from region_service.servicer import lenient, required
 from region_service.servicer_shell import ServicerShell
 
@@ -36,12 +39,19 @@ class InventoryServiceServicer(ServicerShell):
         *,
         executor: ThreadPoolExecutor | None = None,
         draining: asyncio.Event | None = None,
+        pools: PoolBook | None = None,
     ) -> None:
         # `draining` is shared with the region's OrderService servicer, so one drain stops both.
         super().__init__(
             executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="inventory"), draining
         )
         self.book = book
+        self.pools = pools  # this zone's side of the multi-zone pools (None: this region serves none)
+
+    def _pool_book(self) -> PoolBook:
+        if self.pools is None:
+            raise ZoneUnavailable(f"this region serves no multi-zone pools of zone {self.book.zone}")
+        return self.pools
 
     async def SetStock(
         self, request: pb.SetStockRequest | None, context: aio.ServicerContext
@@ -110,6 +120,38 @@ class InventoryServiceServicer(ServicerShell):
 
         return await self._answer(context, call)
 
+    async def ConfigurePool(
+        self, request: pb.ConfigurePoolRequest | None, context: aio.ServicerContext
+    ) -> pb.PoolSlice:
+        async def call() -> pb.PoolSlice:
+            tenant = current_principal().tenant
+            spec = self.book.topology.tenants.get(tenant)
+            usable = spec.zones if spec is not None else frozenset()
+            config = tr.pool_config_from_pb(required(request, "ConfigurePoolRequest"), self.book.zone, usable)
+            piece = await self._run(
+                self._pool_book().configure,
+                tenant,
+                config.sku,
+                config.strategy,
+                config.zones,
+                owner=config.owner,
+                stock=config.stock,
+                low_watermark=config.low_watermark,
+                quotas=config.quotas,
+            )
+            return slice_to_pb(piece, config.sku)
+
+        return await self._answer(context, call)
+
+    async def GetPool(self, request: pb.GetPoolRequest | None, context: aio.ServicerContext) -> pb.Pool:
+        async def call() -> pb.Pool:
+            sku = tr.pool_key_from_pb(required(request, "GetPoolRequest"), self.book.zone)
+            tenant = current_principal().tenant
+            report = await self._run(self._pool_book().global_summary, tenant, sku)
+            return tr.pool_to_pb(report, sku)
+
+        return await self._answer(context, call)
+
 
 def generic_handler(servicer: InventoryServiceServicer) -> grpc.GenericRpcHandler:
     """The InventoryService methods with lenient request parsing (unparseable bytes -> INVALID_ARGUMENT)."""
@@ -125,5 +167,7 @@ def generic_handler(servicer: InventoryServiceServicer) -> grpc.GenericRpcHandle
         "ListReservations": unary(
             servicer.ListReservations, pb.ListReservationsRequest, pb.ListReservationsResponse
         ),
+        "ConfigurePool": unary(servicer.ConfigurePool, pb.ConfigurePoolRequest, pb.PoolSlice),
+        "GetPool": unary(servicer.GetPool, pb.GetPoolRequest, pb.Pool),
     }
     return grpc.method_handlers_generic_handler(SERVICE, handlers)

@@ -8,20 +8,24 @@ this zone, does the order exist) is the book's to refuse. No input raises anythi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from consistency.allocation import Tier
 from consistency.inventory import MAX_STOCK, HoldState, Reservation, StockLevel
+from consistency.reservations import StrategyName
 from consistency.stock import SKU_RULE
+from consistency.zone_stock import MAX_GLOBAL_STOCK
 from ordermesh.api.v1 import inventory_pb2 as pb
 from ordermesh.errors import FieldViolation, InvalidArgument
 from ordermesh.ids import parse_order_id
 from ordermesh.order import REQUEST_ID, SKU
 from ordermesh.topology_inventory import WAREHOUSE
 from region_service.inventory import Availability, InboundRecord
+from region_service.pool_peers import PoolReport
+from region_service.pool_translate import STRATEGY_FROM_PB, STRATEGY_TO_PB, slice_to_pb
 from region_service.translate import tier_from_pb, tier_to_pb, timestamp_pb, timestamp_us
 
 _STATE_TO_PB: dict[HoldState, pb.ReservationState] = {s: getattr(pb, s.name) for s in HoldState}
@@ -214,3 +218,89 @@ def reservation_to_pb(hold: Reservation) -> pb.Reservation:
 
 def reservations_to_pb(holds: Iterable[Reservation]) -> pb.ListReservationsResponse:
     return pb.ListReservationsResponse(reservations=[reservation_to_pb(h) for h in holds])
+
+
+# -- multi-zone pools (ConfigurePool, GetPool) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """What a ConfigurePoolRequest asks for (this zone's slice of the pool)."""
+
+    sku: str
+    strategy: StrategyName
+    zones: tuple[str, ...]
+    owner: str | None
+    stock: int
+    low_watermark: int
+    quotas: tuple[int, ...] | None
+
+
+def pool_config_from_pb(request: pb.ConfigurePoolRequest, zone: str, usable: Collection[str]) -> PoolConfig:
+    """`usable`: the zones the tenant may use (every zone of the pool must be one)."""
+    bad: list[FieldViolation] = []
+    _zone(request.zone, zone, bad)
+    _sku(request.sku, bad)
+    strategy = STRATEGY_FROM_PB.get(int(request.strategy))
+    if strategy is None:
+        bad.append(FieldViolation("strategy", "required: POOL_STRATEGY_STRONG, _ESCROW or _EVENTUAL"))
+    zones = tuple(request.zones)
+    if not zones:
+        bad.append(FieldViolation("zones", "required: every zone that sells the sku"))
+    elif len(set(zones)) != len(zones):
+        bad.append(FieldViolation("zones", "distinct zone names"))
+    for i, name in enumerate(zones):
+        if name not in usable:
+            bad.append(FieldViolation(f"zones[{i}]", f"{name[:32]!r} is not a zone this tenant may use"))
+    if zones and request.zone and request.zone not in zones:
+        bad.append(FieldViolation("zone", "must be one of zones"))
+    if strategy is StrategyName.STRONG:
+        if request.owner not in zones:
+            bad.append(FieldViolation("owner", "required for a strong pool: one of zones"))
+    elif request.owner:
+        bad.append(FieldViolation("owner", "only a strong pool has an owner"))
+    if not 0 <= request.stock <= MAX_GLOBAL_STOCK:
+        bad.append(FieldViolation("stock", f"must be 0..{MAX_GLOBAL_STOCK} units"))
+    if not 0 <= request.low_watermark <= max(request.stock, 0):
+        bad.append(FieldViolation("low_watermark", "must be 0..stock"))
+    quotas = tuple(request.quotas)
+    if quotas:
+        if strategy is not StrategyName.ESCROW:
+            bad.append(FieldViolation("quotas", "only an escrow pool has quotas"))
+        elif len(quotas) != len(zones) or min(quotas) < 0 or sum(quotas) != request.stock:
+            bad.append(FieldViolation("quotas", "one quota >= 0 per zone, summing to stock"))
+    _raise(bad)
+    assert strategy is not None
+    return PoolConfig(
+        request.sku,
+        strategy,
+        zones,
+        request.owner or None,
+        request.stock,
+        request.low_watermark,
+        quotas or None,
+    )
+
+
+def pool_key_from_pb(request: pb.GetPoolRequest, zone: str) -> str:
+    bad: list[FieldViolation] = []
+    _zone(request.zone, zone, bad)
+    _sku(request.sku, bad)
+    _raise(bad)
+    return request.sku
+
+
+def pool_to_pb(report: PoolReport, sku: str) -> pb.Pool:
+    s = report.summary
+    return pb.Pool(
+        sku=sku,
+        strategy=STRATEGY_TO_PB[StrategyName(s.strategy)],
+        stock=s.stock,
+        free=s.free,
+        held=s.held,
+        committed=s.committed,
+        oversold=s.oversold,
+        in_transit=report.in_transit,
+        conserved=report.conserved,
+        slices=[slice_to_pb(piece, sku) for piece in report.slices],
+    )

@@ -20,14 +20,16 @@ from urllib.parse import quote
 
 from consistency import escrow_stock
 from consistency.escrow_stock import Rebalance
-from consistency.pool_slices import credit, debit, join
+from consistency.pool_slices import credit, debit, join, slice_of
+from consistency.reservations import MultiZoneState
 from consistency.zone_stock import MAX_GLOBAL_STOCK, RebalanceRequest, check_quantity, check_zone
 from ordermesh.errors import Fenced
 from region_service.storage import leases
-from region_service.storage.pools import SqlPoolStore, StoredSlice, Transfer, TransferState, VersionConflict
+from region_service.storage.pools import SqlPoolStore, Transfer, TransferState, VersionConflict
 from region_service.storage.repositories import SqlUnitOfWork
 
 if TYPE_CHECKING:
+    from region_service.pool_peers import PeerBook
     from region_service.pools import PoolBook
 
 __all__ = ["Escrow", "Rebalance", "lock_name"]
@@ -66,6 +68,7 @@ class Escrow:
             state = join(slices)
             assert isinstance(state, escrow_stock.EscrowState)
             move = escrow_stock.plan_rebalance(state, request)
+            log.debug("rebalance %s for %s: quotas %s, plan %s", name, request, state.quota, move)
             if move is None:
                 return 0
             donor, recipient = book.peers.book(move.from_zone), book.peers.book(move.to_zone)
@@ -78,6 +81,7 @@ class Escrow:
                 self._after_send(transfer)
             recipient.escrow.receive(transfer, book.holder, token)
             donor.escrow.finish(transfer, book.holder, token)
+            log.debug("rebalance %s moved %d units: %s", name, transfer.quantity, move)
             return transfer.quantity
 
     def recover(self, tenant: str, sku: str, zones: Sequence[str], wait_s: float) -> int:
@@ -119,76 +123,60 @@ class Escrow:
     def send(self, tenant: str, sku: str, move: Rebalance, holder: str, token: int) -> Transfer | None:
         """Donor: debits its quota and records a `sent` transfer, in one fenced transaction (None when
         there was nothing left to move)."""
-        transfer_id = f"t{token}-{move.from_zone}-{move.to_zone}"  # one move per token and direction
+        zone, transfer_id = self._book.zone, f"t{token}-{move.from_zone}-{move.to_zone}"  # one per token
 
-        def work(uow: SqlUnitOfWork, store: SqlPoolStore, stored: StoredSlice, now: int) -> Transfer | None:
-            existing = store.transfer(tenant, sku, self._book.zone, transfer_id)
+        def decide(
+            uow: SqlUnitOfWork, state: MultiZoneState, now: int
+        ) -> tuple[MultiZoneState, Transfer | None]:
+            leases.check_lease(uow.connection, lock_name(tenant, sku), holder, token, now)
+            store = SqlPoolStore(uow.connection)
+            existing = store.transfer(tenant, sku, zone, transfer_id)
             if existing is not None:
-                return existing
-            piece, moved = debit(stored.slice, move, token, now)
+                return state, existing
+            piece, moved = debit(slice_of(state, zone), move, token, now)  # FENCED before any write
             if moved == 0:
-                return None
-            store.save(tenant, sku, piece, stored.version, now)
+                return state, None
             transfer = Transfer(tenant, sku, transfer_id, move.from_zone, move.to_zone, moved, token)
-            store.add_transfer(transfer, self._book.zone, now)
-            return transfer
+            store.add_transfer(transfer, zone, now)
+            return join([piece]), transfer
 
-        return self._fenced(tenant, sku, holder, token, work)
+        return self._book.queue_decision(tenant, sku, decide)
 
     def receive(self, transfer: Transfer, holder: str, token: int) -> bool:
         """Recipient: credits the quota once per transfer id; False when it had already arrived."""
+        zone, name = self._book.zone, lock_name(transfer.tenant, transfer.sku)
+        move = Rebalance(transfer.from_zone, transfer.to_zone, transfer.quantity)
 
-        def work(uow: SqlUnitOfWork, store: SqlPoolStore, stored: StoredSlice, now: int) -> bool:
-            if store.transfer(transfer.tenant, transfer.sku, self._book.zone, transfer.transfer_id):
-                return False
-            move = Rebalance(transfer.from_zone, transfer.to_zone, transfer.quantity)
-            piece = credit(stored.slice, move, transfer.quantity, token, now)
-            store.save(transfer.tenant, transfer.sku, piece, stored.version, now)
-            if not store.add_transfer(replace(transfer, state=TransferState.RECEIVED), self._book.zone, now):
+        def decide(uow: SqlUnitOfWork, state: MultiZoneState, now: int) -> tuple[MultiZoneState, bool]:
+            leases.check_lease(uow.connection, name, holder, token, now)
+            store = SqlPoolStore(uow.connection)
+            if store.transfer(transfer.tenant, transfer.sku, zone, transfer.transfer_id):
+                return state, False
+            piece = credit(slice_of(state, zone), move, transfer.quantity, token, now)  # FENCED first
+            if not store.add_transfer(replace(transfer, state=TransferState.RECEIVED), zone, now):
                 raise VersionConflict(f"transfer {transfer.transfer_id} arrived concurrently")
-            return True
+            return join([piece]), True
 
-        return self._fenced(transfer.tenant, transfer.sku, holder, token, work)
+        return self._book.queue_decision(transfer.tenant, transfer.sku, decide)
 
     def finish(self, transfer: Transfer, holder: str, token: int) -> bool:
         """Donor: marks its `sent` row `done` once the recipient has the quota."""
+        zone, name = self._book.zone, lock_name(transfer.tenant, transfer.sku)
 
-        def work(uow: SqlUnitOfWork, store: SqlPoolStore, stored: StoredSlice, now: int) -> bool:
-            _check_fence(stored, token)
-            return store.set_transfer_state(
-                transfer, self._book.zone, TransferState.SENT, TransferState.DONE, now
+        def decide(uow: SqlUnitOfWork, state: MultiZoneState, now: int) -> tuple[MultiZoneState, bool]:
+            leases.check_lease(uow.connection, name, holder, token, now)
+            fence = slice_of(state, zone).fence
+            if token < fence:
+                raise Fenced(
+                    f"token {token} is older than the last applied token {fence}",
+                    {"token": str(token), "current": str(fence)},
+                )
+            store = SqlPoolStore(uow.connection)
+            return state, store.set_transfer_state(
+                transfer, zone, TransferState.SENT, TransferState.DONE, now
             )
 
-        return self._fenced(transfer.tenant, transfer.sku, holder, token, work)
-
-    def _fenced(
-        self,
-        tenant: str,
-        sku: str,
-        holder: str,
-        token: int,
-        work: Callable[[SqlUnitOfWork, SqlPoolStore, StoredSlice, int], T],
-    ) -> T:
-        book = self._book
-
-        def run(uow: SqlUnitOfWork) -> T:
-            now = book.clock.now_us()
-            leases.check_lease(uow.connection, lock_name(tenant, sku), holder, token, now)
-            store = SqlPoolStore(uow.connection)
-            stored = store.get(tenant, sku, book.zone)
-            if stored is None:
-                raise VersionConflict(f"pool {tenant}/{sku} has no slice in zone {book.zone}")
-            return work(uow, store, stored, now)
-
-        return book.runner.run(run)
-
-
-def _check_fence(stored: StoredSlice, token: int) -> None:
-    if token < stored.slice.fence:
-        raise Fenced(
-            f"token {token} is older than the last applied token {stored.slice.fence}",
-            {"token": str(token), "current": str(stored.slice.fence)},
-        )
+        return self._book.queue_decision(transfer.tenant, transfer.sku, decide)
 
 
 class _Leases:
@@ -196,12 +184,12 @@ class _Leases:
 
     def __init__(self, book: PoolBook, name: str, token: int) -> None:
         self._book, self._name, self._token = book, name, token
-        self._held: dict[str, PoolBook] = {}
+        self._held: dict[str, PeerBook] = {}
 
     def __enter__(self) -> _Leases:
         return self
 
-    def take(self, zone_book: PoolBook) -> None:
+    def take(self, zone_book: PeerBook) -> None:
         if zone_book.zone not in self._held:
             zone_book.escrow.acquire_lease(self._name, self._book.holder, self._token)
             self._held[zone_book.zone] = zone_book

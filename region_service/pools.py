@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from consistency import eventual_stock, reservations
 from consistency.coordinator import Coordinator, CoordinatorUnavailable, LockTimeout
@@ -38,9 +39,9 @@ from consistency.pool_slices import (
 from consistency.reservations import MultiZoneState, StrategyName
 from consistency.zone_stock import Outcome, RebalanceRequest, Verdict, check_quantity, check_zone
 from ordermesh.clock import Clock
-from ordermesh.errors import Contention, Fenced, InvalidArgument, OrdermeshError
-from region_service.pool_batches import Call, PoolQueue, Step
-from region_service.pool_peers import DirectPeers, PoolPeers, PoolReport
+from ordermesh.errors import Contention, Fenced, InvalidArgument
+from region_service.pool_batches import Call, Decide, PoolQueue, Step
+from region_service.pool_peers import DirectPeers, PeerBook, PoolPeers, PoolReport
 from region_service.pool_rebalance import Escrow
 from region_service.storage.pools import SqlPoolStore, StoredSlice, Transfer, TransferState
 from region_service.storage.repositories import SqlUnitOfWork
@@ -49,6 +50,8 @@ from region_service.storage.transactions import SqlTransactionRunner
 __all__ = ["DirectPeers", "PoolBook", "PoolPeers", "PoolReport"]
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R")
 
 
 class PoolBook:
@@ -152,19 +155,19 @@ class PoolBook:
     def reserve(self, tenant: str, sku: str, quantity: int) -> Outcome:
         """Reserve here (strong: at the owner); escrow asks for a rebalance when it runs low, and retries
         once after one that moved quota to it."""
-        outcome = self._call(tenant, sku, quantity, reservations.reserve, PoolBook.reserve)
+        outcome = self._call(tenant, sku, quantity, reservations.reserve, lambda peer: peer.reserve)
         if outcome.rebalance is None or outcome.rebalance.quantity < 1:
             return outcome
         moved = self._try_rebalance(tenant, sku, outcome.rebalance)
         if moved and not outcome.granted:
-            return self._call(tenant, sku, quantity, reservations.reserve, PoolBook.reserve)
+            return self._call(tenant, sku, quantity, reservations.reserve, lambda peer: peer.reserve)
         return outcome
 
     def release(self, tenant: str, sku: str, quantity: int) -> Outcome:
-        return self._call(tenant, sku, quantity, reservations.release, PoolBook.release)
+        return self._call(tenant, sku, quantity, reservations.release, lambda peer: peer.release)
 
     def commit(self, tenant: str, sku: str, quantity: int) -> Outcome:
-        return self._call(tenant, sku, quantity, reservations.commit, PoolBook.commit)
+        return self._call(tenant, sku, quantity, reservations.commit, lambda peer: peer.commit)
 
     # -- escrow
     def rebalance(self, tenant: str, sku: str, request: RebalanceRequest, wait_s: float = 5.0) -> int:
@@ -189,15 +192,17 @@ class PoolBook:
         joins the pool's next batch like a reserve, so gossip never races this instance's own writes."""
         check_pool(tenant, sku)
 
-        def merge(state: MultiZoneState, zone: str, _: int, now_us: int) -> tuple[MultiZoneState, Outcome]:
+        zone = self.zone
+
+        def merge(uow: SqlUnitOfWork, state: MultiZoneState, now_us: int) -> tuple[MultiZoneState, None]:
             if not isinstance(state, eventual_stock.EventualState):
                 raise InvalidArgument.single("sku", f"{sku} is not an eventual pool")
             after = eventual_stock.merge(state, zone, message, now_us)
             if (after.taken, after.returned) == (state.taken, state.returned):
-                after = state  # nothing new: nothing to write
-            return after, Outcome(Verdict.GRANTED, zone, 0, eventual_stock.available_in(after, zone))
+                return state, None  # nothing new: nothing to write
+            return after, None
 
-        self._submit(tenant, sku, Call(merge, 0))
+        self.queue_decision(tenant, sku, merge)
 
     def gossip_once(self, tenant: str, sku: str) -> int:
         """One anti-entropy round with every other zone (both directions); returns the peers reached."""
@@ -225,6 +230,14 @@ class PoolBook:
         )
         state = join(slices)
         return PoolReport(reservations.summary(state), in_transit, conserved(slices, in_transit), slices)
+
+    def queue_decision(self, tenant: str, sku: str, decide: Decide[R]) -> R:
+        """Runs `decide` on this zone's slice in the pool's next batch transaction (pool_batches.py);
+        it must raise its own refusal (INVALID_ARGUMENT, FENCED) before it writes anything."""
+        check_pool(tenant, sku)
+        with self._queues_lock:
+            queue = self._queues.setdefault((tenant, sku), PoolQueue())
+        return queue.submit(Call(decide), lambda calls: self._run_batch(tenant, sku, calls))
 
     # -- internals
     def _load(self, store: SqlPoolStore, tenant: str, sku: str) -> StoredSlice:
@@ -265,40 +278,40 @@ class PoolBook:
         sku: str,
         quantity: int,
         step: Step,
-        at_owner: Callable[[PoolBook, str, str, int], Outcome],
+        at_owner: Callable[[PeerBook], Callable[[str, str, int], Outcome]],
     ) -> Outcome:
         check_pool(tenant, sku)
         config = self._configs.get((tenant, sku))
         if config is not None and config.strategy is StrategyName.STRONG and config.owner != self.zone:
             check_quantity(quantity)
-            return at_owner(self.peers.book(config.owner), tenant, sku, quantity)  # skip the local read
-        outcome = self._submit(tenant, sku, Call(step, quantity))
+            return at_owner(self.peers.book(config.owner))(tenant, sku, quantity)  # skip the local read
+        zone = self.zone
+
+        def decide(uow: SqlUnitOfWork, state: MultiZoneState, now_us: int) -> tuple[MultiZoneState, Outcome]:
+            return step(state, zone, quantity, now_us)
+
+        outcome = self.queue_decision(tenant, sku, decide)
         if outcome.verdict is Verdict.FORWARD:
-            return at_owner(self.peers.book(outcome.forward_to), tenant, sku, quantity)
+            return at_owner(self.peers.book(outcome.forward_to))(tenant, sku, quantity)
         return outcome
 
-    def _submit(self, tenant: str, sku: str, call: Call) -> Outcome:
-        with self._queues_lock:
-            queue = self._queues.setdefault((tenant, sku), PoolQueue())
-        return queue.submit(call, lambda calls: self._run_batch(tenant, sku, calls))
-
-    def _run_batch(self, tenant: str, sku: str, calls: list[Call]) -> list[Outcome | OrdermeshError]:
+    def _run_batch(self, tenant: str, sku: str, calls: list[Call[Any]]) -> list[object]:
         """One transaction for a batch of calls (pool_batches.py): decided in order, stored once."""
 
-        def work(uow: SqlUnitOfWork) -> list[Outcome | OrdermeshError]:
+        def work(uow: SqlUnitOfWork) -> list[object]:
             store = SqlPoolStore(uow.connection)
             stored = self._load(store, tenant, sku)
             self._configs.setdefault((tenant, sku), stored.slice)  # lets strong forward without a read
             state = first = join([stored.slice])
             now = self.clock.now_us()
-            answers: list[Outcome | OrdermeshError] = []
+            answers: list[object] = []
             for call in calls:
                 try:
-                    state, outcome = call.step(state, self.zone, call.quantity, now)
-                except InvalidArgument as exc:  # this call's own mistake: the others go ahead
+                    state, value = call.decide(uow, state, now)
+                except (InvalidArgument, Fenced) as exc:  # this call's own refusal: the others go ahead
                     answers.append(exc)
                     continue
-                answers.append(outcome)
+                answers.append(value)
             if state is not first:
                 store.save(tenant, sku, slice_of(state, self.zone), stored.version, now)
             return answers

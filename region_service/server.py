@@ -23,17 +23,22 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
 
 from consistency.coordinator import Coordinator
-from ordermesh.api.v1 import inventory_pb2
+from consistency.memory_coordinator import MemoryCoordinator
+from ordermesh.api.v1 import inventory_pb2, pool_peers_pb2
 from ordermesh.api.v1 import orders_pb2 as pb
 from ordermesh.clock import Clock, SystemClock
 from ordermesh.ids import TokenSource
 from ordermesh.shard import ShardKey
 from ordermesh.topology import Topology
-from region_service import inventory_servicer
+from region_service import inventory_servicer, pool_peer_servicer
 from region_service.auth import AuthInterceptor
+from region_service.grpc_pool_peers import GrpcPoolPeers, InstanceEndpoints
+from region_service.inventory_pools import PoolLines
 from region_service.membership import Membership
 from region_service.orders import DAY_US, OrderBook
 from region_service.placement import PlacementView
+from region_service.pool_peers import DirectPeers, PoolPeers
+from region_service.pools import PoolBook
 from region_service.ports import TransactionRunner
 from region_service.servicer import SERVICE, OrderServiceServicer, generic_handler
 from region_service.storage import admin, chain
@@ -67,6 +72,10 @@ class RegionConfig:
     # Cluster mode: register in the coordinator, fence writes by its placements (region_service.membership).
     coordinator: Coordinator | None = None
     instance_id: str | None = None
+    # Multi-zone pools: how this region reaches the other zones' pool books (default: GrpcPoolPeers,
+    # over PoolPeerService, authenticated with `peer_key`, the plaintext of a topology peer_key_sha256).
+    pool_peers: PoolPeers | None = None
+    peer_key: str | None = None
 
 
 class RegionServer:
@@ -103,6 +112,33 @@ class RegionServer:
         )
         # The OrderBook's own InventoryBook: the one whose stock arrivals re-decide backorders.
         self.inventory_book = self.book.inventory
+        # Multi-zone pools: this zone's PoolBook; its escrow locks need a coordinator shared by the zones
+        # (a private in-memory one when running without: good for one process only).
+        self._own_coordinator: MemoryCoordinator | None = None
+        pool_coordinator = config.coordinator
+        if pool_coordinator is None:
+            pool_coordinator = self._own_coordinator = MemoryCoordinator()
+        instance = self.membership.instance_id if self.membership else config.instance_id or "1"
+        self.pool_book = PoolBook(
+            self.zone,
+            self.runner,
+            config.pool_peers or DirectPeers(),  # replaced just below when None (it needs the book)
+            pool_coordinator,
+            config.clock,
+            holder=f"{config.region}/{instance}",
+        )
+        self.grpc_peers: GrpcPoolPeers | None = None
+        if config.pool_peers is None:
+            self.grpc_peers = GrpcPoolPeers(
+                config.topology,
+                self.pool_book,
+                config.peer_key or "",
+                endpoint_of=(
+                    InstanceEndpoints(config.coordinator, config.topology) if config.coordinator else None
+                ),
+            )
+            self.pool_book.peers = self.grpc_peers
+        self.inventory_book.pool_lines = PoolLines(self.pool_book, self.zone)
         self.executor = ThreadPoolExecutor(
             max_workers=config.workers, thread_name_prefix=f"{config.region}-db"
         )
@@ -131,15 +167,26 @@ class RegionServer:
             ],
         )
         stock = inventory_servicer.InventoryServiceServicer(
-            self.inventory_book, executor=self.executor, draining=self.servicer.draining
+            self.inventory_book,
+            executor=self.executor,
+            draining=self.servicer.draining,
+            pools=self.pool_book,
+        )
+        peers = pool_peer_servicer.PoolPeerServiceServicer(
+            self.pool_book, executor=self.executor, draining=self.servicer.draining
         )
         self.server.add_generic_rpc_handlers(
-            [generic_handler(self.servicer), inventory_servicer.generic_handler(stock)]
+            [
+                generic_handler(self.servicer),
+                inventory_servicer.generic_handler(stock),
+                pool_peer_servicer.generic_handler(peers),
+            ]
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         names = (
             pb.DESCRIPTOR.services_by_name["OrderService"].full_name,
             inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name,
+            pool_peers_pb2.DESCRIPTOR.services_by_name["PoolPeerService"].full_name,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         )
@@ -153,10 +200,11 @@ class RegionServer:
             self.port = self.server.add_insecure_port(f"{cfg.host}:{port}")
         except RuntimeError as exc:  # grpc reports a taken or unbindable address this way
             self.executor.shutdown(wait=False)
+            self._close_pools()
             self.engine.dispose()
             raise OSError(f"cannot listen on {cfg.host}:{port} (address in use?)") from exc
         await self.server.start()
-        for name in ("", SERVICE, inventory_servicer.SERVICE):
+        for name in ("", SERVICE, inventory_servicer.SERVICE, pool_peer_servicer.SERVICE):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         if self.membership is not None:
             endpoint = f"{cfg.host}:{self.port}"
@@ -197,8 +245,15 @@ class RegionServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.executor.shutdown(wait=True)
+        self._close_pools()
         self.engine.dispose()
         log.info("region %s stopped", self.config.region)
+
+    def _close_pools(self) -> None:
+        if self.grpc_peers is not None:
+            self.grpc_peers.close()
+        if self._own_coordinator is not None:
+            self._own_coordinator.close()
 
     async def wait_for_termination(self) -> None:
         if self.server is not None:

@@ -5,7 +5,8 @@ Failure semantics are router.forwarding's: a call goes only to regions of its zo
 retried at the zone's next region until the deadline, a zone without a healthy region answers
 ZONE_UNAVAILABLE, and any other answer of a region passes through unchanged. Retrying stock writes is
 safe because each is idempotent (SetStock sets absolute values, inbounds are keyed by inbound_id).
-Stock writes are logged in the residency log like order writes.
+Stock writes (and ConfigurePool) are logged in the residency log like order writes. The multi-zone pool
+calls route like the others, by the request's `zone` (the caller configures each zone of a pool).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ _ZONED = {
     "AddInbound": pb.AddInboundRequest,
     "ReceiveInbound": pb.ReceiveInboundRequest,
     "GetAvailability": pb.GetAvailabilityRequest,
+    "ConfigurePool": pb.ConfigurePoolRequest,
+    "GetPool": pb.GetPoolRequest,
 }
 
 

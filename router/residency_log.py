@@ -36,7 +36,15 @@ REFUSED = "refused"
 ZONE_UNAVAILABLE = "zone_unavailable"
 DECISIONS = (SERVED, REFUSED, ZONE_UNAVAILABLE)
 WRITE_METHODS = frozenset(
-    {"CreateOrder", "UpdateOrderStatus", "CancelOrder", "SetStock", "AddInbound", "ReceiveInbound"}
+    {
+        "CreateOrder",
+        "UpdateOrderStatus",
+        "CancelOrder",
+        "SetStock",
+        "AddInbound",
+        "ReceiveInbound",
+        "ConfigurePool",
+    }
 )
 
 

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from ordermesh.api.v1 import orders_pb2 as ordermesh_dot_v1_dot_orders__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cordermesh/v1/inventory.proto\x12\x0cordermesh.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19ordermesh/v1/orders.proto\"e\n\nStockLevel\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x11\n\twarehouse\x18\x02 \x01(\t\x12\x0f\n\x07on_hand\x18\x03 \x01(\x03\x12\x10\n\x08reserved\x18\x04 \x01(\x03\x12\x14\n\x0csafety_stock\x18\x05 \x01(\x03\"\xb0\x01\n\x0cInboundStock\x12\x12\n\ninbound_id\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x11\n\twarehouse\x18\x03 \x01(\t\x12\x10\n\x08quantity\x18\x04 \x01(\x03\x12\'\n\x03\x65ta\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rreceived_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa2\x01\n\x15WarehouseAvailability\x12\x11\n\twarehouse\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0f\n\x07on_hand\x18\x03 \x01(\x03\x12\x10\n\x08reserved\x18\x04 \x01(\x03\x12\x14\n\x0csafety_stock\x18\x05 \x01(\x03\x12\x0f\n\x07inbound\x18\x06 \x01(\x03\x12\x1c\n\x14\x61vailable_to_promise\x18\x07 \x01(\x03\"\xd5\x01\n\x0c\x41vailability\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12)\n\x05\x61s_of\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x04tier\x18\x04 \x01(\x0e\x32\x1a.ordermesh.v1.CustomerTier\x12\x1c\n\x14\x61vailable_to_promise\x18\x05 \x01(\x03\x12\x37\n\nwarehouses\x18\x06 \x03(\x0b\x32#.ordermesh.v1.WarehouseAvailability\"\xda\x01\n\x0bReservation\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0f\n\x07line_no\x18\x03 \x01(\x05\x12\x0b\n\x03sku\x18\x04 \x01(\t\x12\x11\n\twarehouse\x18\x05 \x01(\t\x12\x10\n\x08quantity\x18\x06 \x01(\x03\x12-\n\x05state\x18\x07 \x01(\x0e\x32\x1e.ordermesh.v1.ReservationState\x12/\n\x0b\x65xpire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"f\n\x0fSetStockRequest\x12\x0c\n\x04zone\x18\x01 \x01(\t\x12\x11\n\twarehouse\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x0f\n\x07on_hand\x18\x04 \x01(\x03\x12\x14\n\x0csafety_stock\x18\x05 \x01(\x03\"\x90\x01\n\x11\x41\x64\x64InboundRequest\x12\x0c\n\x04zone\x18\x01 \x01(\t\x12\x12\n\ninbound_id\x18\x02 \x01(\t\x12\x11\n\twarehouse\x18\x03 \x01(\t\x12\x0b\n\x03sku\x18\x04 \x01(\t\x12\x10\n\x08quantity\x18\x05 \x01(\x03\x12\'\n\x03\x65ta\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"9\n\x15ReceiveInboundRequest\x12\x0c\n\x04zone\x18\x01 \x01(\t\x12\x12\n\ninbound_id\x18\x02 \x01(\t\"\x85\x01\n\x16GetAvailabilityRequest\x12\x0c\n\x04zone\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x04tier\x18\x04 \x01(\x0e\x32\x1a.ordermesh.v1.CustomerTier\"+\n\x17ListReservationsRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"K\n\x18ListReservationsResponse\x12/\n\x0creservations\x18\x01 \x03(\x0b\x32\x19.ordermesh.v1.Reservation*i\n\x10ReservationState\x12!\n\x1dRESERVATION_STATE_UNSPECIFIED\x10\x00\x12\x08\n\x04HELD\x10\x01\x12\r\n\tCOMMITTED\x10\x02\x12\x0c\n\x08RELEASED\x10\x03\x12\x0b\n\x07\x45XPIRED\x10\x04\x32\xab\x03\n\x10InventoryService\x12\x43\n\x08SetStock\x12\x1d.ordermesh.v1.SetStockRequest\x1a\x18.ordermesh.v1.StockLevel\x12I\n\nAddInbound\x12\x1f.ordermesh.v1.AddInboundRequest\x1a\x1a.ordermesh.v1.InboundStock\x12O\n\x0eReceiveInbound\x12#.ordermesh.v1.ReceiveInboundRequest\x1a\x18.ordermesh.v1.StockLevel\x12S\n\x0fGetAvailability\x12$.ordermesh.v1.GetAvailabilityRequest\x1a\x1a.ordermesh.v1.Availability\x12\x61\n\x10ListReservations\x12%.ordermesh.v1.ListReservationsRequest\x1a&.ordermesh.v1.ListReservationsResponseB?P\x01Z;github.com/ordermesh/ordermesh/api/ordermesh/v1;ordermeshv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cordermesh/v1/inventory.proto\x12\x0cordermesh.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19ordermesh/v1/orders.proto\"\xa2\x02\n\tPoolSlice\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12,\n\x08strategy\x18\x02 \x01(\x0e\x32\x1a.ordermesh.v1.PoolStrategy\x12\r\n\x05zones\x18\x03 \x03(\t\x12\x0c\n\x04zone\x18\x04 \x01(\t\x12\r\n\x05owner\x18\x05 \x01(\t\x12\r\n\x05stock\x18\x06 \x01(\x03\x12\x15\n\rlow_watermark\x18\x07 \x01(\x03\x12\x0c\n\x04\x66ree\x18\x08 \x01(\x03\x12\x0c\n\x04held\x18\t \x01(\x03\x12\x11\n\tcommitted\x18\n \x01(\x03\x12\r\n\x05\x66\x65nce\x18\x0b \x01(\x03\x12\r\n\x05taken\x18\x0c \x03(\x03\x12\x10\n\x08returned\x18\r \x03(\x03\x12)\n\x05\x61s_of\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb3\x01\n\x14\x43onfigurePoolRequest\x12\x0c\n\x04zone\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12,\n\x08strategy\x18\x03 \x01(\x0e\x32\x1a.ordermesh.v1.PoolStrategy\x12\r\n\x05zones\x18\x04 \x03(\t\x12\r\n\x05owner\x18\x05 \x01(\t\x12\r\n\x05stock\x18\x06 \x01(\x03\x12\x15\n\rlow_watermark\x18\x07 \x01(\x03\x12\x0e\n\x06quotas\x18\x08 \x03(\x03\"+\n\x0eGetPoolRequest\x12\x0c\n\x04zone\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\"\xe1\x01\n\x04Pool\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12,\n\x08strategy\x18\x02 \x01(\x0e\x32\x1a.ordermesh.v1.PoolStrategy\x12\r\n\x05stock\x18\x03 \x01(\x03\x12\x0c\n\x04\x66ree\x18\x04 \x01(\x03\x12\x0c\n\x04held\x18\x05 \x01(\x03\x12\x11\n\tcommitted\x18\x06 \x01(\x03\x12\x10\n\x08oversold\x18\x07 \x01(\x03\x12\x12\n\nin_transit\x18\x08 \x01(\x03\x12\x11\n\tconserved\x18\t \x01(\x08\x12\'\n\x06slices\x18\n \x03(\x0b\x32\x17.ordermesh.v1.PoolSlice\"e\n\nStockLevel\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x11\n\twarehouse\x18\x02 \x01(\t\x12\x0f\n\x07on_hand\x18\x03 \x01(\x03\x12\x10\n\x08reserved\x18\x04 \x01(\x03\x12\x14\n\x0csafety_stock\x18\x05 \x01(\x03\"\xb0\x01\n\x0cInboundStock\x12\x12\n\ninbound_id\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x11\n\twarehouse\x18\x03 \x01(\t\x12\x10\n\x08quantity\x18\x04 \x01(\x03\x12\'\n\x03\x65ta\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rreceived_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa2\x01\n\x15WarehouseAvailability\x12\x11\n\twarehouse\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x0f\n\x07on_hand\x18\x03 \x01(\x03\x12\x10\n\x08reserved\x18\x04 \x01(\x03\x12\x14\n\x0csafety_stock\x18\x05 \x01(\x03\x12\x0f\n\x07inbound\x18\x06 \x01(\x03\x12\x1c\n\x14\x61vailable_to_promise\x18\x07 \x01(\x03\"\xd5\x01\n\x0c\x41vailability\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x0c\n\x04zone\x18\x02 \x01(\t\x12)\n\x05\x61s_of\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x04tier\x18\x04 \x01(\x0e\x32\x1a.ordermesh.v1.CustomerTier\x12\x1c\n\x14\x61vailable_to_promise\x18\x05 \x01(\x03\x12\x37\n\nwarehouses\x18\x06 \x03(\x0b\x32#.ordermesh.v1.WarehouseAvailability\"\xda\x01\n\x0bReservation\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0f\n\x07line_no\x18\x03 \x01(\x05\x12\x0b\n\x03sku\x18\x04 \x01(\t\x12\x11\n\twarehouse\x18\x05 \x01(\t\x12\x10\n\x08quantity\x18\x06 \x01(\x03\x12-\n\x05state\x18\x07 \x01(\x0e\x32\x1e.ordermesh.v1.ReservationState\x12/\n\x0b\x65xpire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"f\n\x0fSetStockRequest\x12\x0c\n\x04zone\x18\x01 \x01(\t\x12\x11\n\twarehouse\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x0f\n\x07on_hand\x18\x04 \x01(\x03\x12\x14\n\x0csafety_stock\x18\x05 \x01(\x03\"\x90\x01\n\x11\x41\x64\x64InboundRequest\x12\x0c\n\x04zone\x18\x01 \x01(\t\x12\x12\n\ninbound_id\x18\x02 \x01(\t\x12\x11\n\twarehouse\x18\x03 \x01(\t\x12\x0b\n\x03sku\x18\x04 \x01(\t\x12\x10\n\x08quantity\x18\x05 \x01(\x03\x12\'\n\x03\x65ta\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"9\n\x15ReceiveInboundRequest\x12\x0c\n\x04zone\x18\x01 \x01(\t\x12\x12\n\ninbound_id\x18\x02 \x01(\t\"\x85\x01\n\x16GetAvailabilityRequest\x12\x0c\n\x04zone\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x04tier\x18\x04 \x01(\x0e\x32\x1a.ordermesh.v1.CustomerTier\"+\n\x17ListReservationsRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"K\n\x18ListReservationsResponse\x12/\n\x0creservations\x18\x01 \x03(\x0b\x32\x19.ordermesh.v1.Reservation*}\n\x0cPoolStrategy\x12\x1d\n\x19POOL_STRATEGY_UNSPECIFIED\x10\x00\x12\x18\n\x14POOL_STRATEGY_STRONG\x10\x01\x12\x18\n\x14POOL_STRATEGY_ESCROW\x10\x02\x12\x1a\n\x16POOL_STRATEGY_EVENTUAL\x10\x03*i\n\x10ReservationState\x12!\n\x1dRESERVATION_STATE_UNSPECIFIED\x10\x00\x12\x08\n\x04HELD\x10\x01\x12\r\n\tCOMMITTED\x10\x02\x12\x0c\n\x08RELEASED\x10\x03\x12\x0b\n\x07\x45XPIRED\x10\x04\x32\xb6\x04\n\x10InventoryService\x12\x43\n\x08SetStock\x12\x1d.ordermesh.v1.SetStockRequest\x1a\x18.ordermesh.v1.StockLevel\x12I\n\nAddInbound\x12\x1f.ordermesh.v1.AddInboundRequest\x1a\x1a.ordermesh.v1.InboundStock\x12O\n\x0eReceiveInbound\x12#.ordermesh.v1.ReceiveInboundRequest\x1a\x18.ordermesh.v1.StockLevel\x12S\n\x0fGetAvailability\x12$.ordermesh.v1.GetAvailabilityRequest\x1a\x1a.ordermesh.v1.Availability\x12\x61\n\x10ListReservations\x12%.ordermesh.v1.ListReservationsRequest\x1a&.ordermesh.v1.ListReservationsResponse\x12L\n\rConfigurePool\x12\".ordermesh.v1.ConfigurePoolRequest\x1a\x17.ordermesh.v1.PoolSlice\x12;\n\x07GetPool\x12\x1c.ordermesh.v1.GetPoolRequest\x1a\x12.ordermesh.v1.PoolB?P\x01Z;github.com/ordermesh/ordermesh/api/ordermesh/v1;ordermeshv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,30 +34,40 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ordermesh.v1.inventory_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'P\001Z;github.com/ordermesh/ordermesh/api/ordermesh/v1;ordermeshv1'
-  _globals['_RESERVATIONSTATE']._serialized_start=1558
-  _globals['_RESERVATIONSTATE']._serialized_end=1663
-  _globals['_STOCKLEVEL']._serialized_start=106
-  _globals['_STOCKLEVEL']._serialized_end=207
-  _globals['_INBOUNDSTOCK']._serialized_start=210
-  _globals['_INBOUNDSTOCK']._serialized_end=386
-  _globals['_WAREHOUSEAVAILABILITY']._serialized_start=389
-  _globals['_WAREHOUSEAVAILABILITY']._serialized_end=551
-  _globals['_AVAILABILITY']._serialized_start=554
-  _globals['_AVAILABILITY']._serialized_end=767
-  _globals['_RESERVATION']._serialized_start=770
-  _globals['_RESERVATION']._serialized_end=988
-  _globals['_SETSTOCKREQUEST']._serialized_start=990
-  _globals['_SETSTOCKREQUEST']._serialized_end=1092
-  _globals['_ADDINBOUNDREQUEST']._serialized_start=1095
-  _globals['_ADDINBOUNDREQUEST']._serialized_end=1239
-  _globals['_RECEIVEINBOUNDREQUEST']._serialized_start=1241
-  _globals['_RECEIVEINBOUNDREQUEST']._serialized_end=1298
-  _globals['_GETAVAILABILITYREQUEST']._serialized_start=1301
-  _globals['_GETAVAILABILITYREQUEST']._serialized_end=1434
-  _globals['_LISTRESERVATIONSREQUEST']._serialized_start=1436
-  _globals['_LISTRESERVATIONSREQUEST']._serialized_end=1479
-  _globals['_LISTRESERVATIONSRESPONSE']._serialized_start=1481
-  _globals['_LISTRESERVATIONSRESPONSE']._serialized_end=1556
-  _globals['_INVENTORYSERVICE']._serialized_start=1666
-  _globals['_INVENTORYSERVICE']._serialized_end=2093
+  _globals['_POOLSTRATEGY']._serialized_start=2306
+  _globals['_POOLSTRATEGY']._serialized_end=2431
+  _globals['_RESERVATIONSTATE']._serialized_start=2433
+  _globals['_RESERVATIONSTATE']._serialized_end=2538
+  _globals['_POOLSLICE']._serialized_start=107
+  _globals['_POOLSLICE']._serialized_end=397
+  _globals['_CONFIGUREPOOLREQUEST']._serialized_start=400
+  _globals['_CONFIGUREPOOLREQUEST']._serialized_end=579
+  _globals['_GETPOOLREQUEST']._serialized_start=581
+  _globals['_GETPOOLREQUEST']._serialized_end=624
+  _globals['_POOL']._serialized_start=627
+  _globals['_POOL']._serialized_end=852
+  _globals['_STOCKLEVEL']._serialized_start=854
+  _globals['_STOCKLEVEL']._serialized_end=955
+  _globals['_INBOUNDSTOCK']._serialized_start=958
+  _globals['_INBOUNDSTOCK']._serialized_end=1134
+  _globals['_WAREHOUSEAVAILABILITY']._serialized_start=1137
+  _globals['_WAREHOUSEAVAILABILITY']._serialized_end=1299
+  _globals['_AVAILABILITY']._serialized_start=1302
+  _globals['_AVAILABILITY']._serialized_end=1515
+  _globals['_RESERVATION']._serialized_start=1518
+  _globals['_RESERVATION']._serialized_end=1736
+  _globals['_SETSTOCKREQUEST']._serialized_start=1738
+  _globals['_SETSTOCKREQUEST']._serialized_end=1840
+  _globals['_ADDINBOUNDREQUEST']._serialized_start=1843
+  _globals['_ADDINBOUNDREQUEST']._serialized_end=1987
+  _globals['_RECEIVEINBOUNDREQUEST']._serialized_start=1989
+  _globals['_RECEIVEINBOUNDREQUEST']._serialized_end=2046
+  _globals['_GETAVAILABILITYREQUEST']._serialized_start=2049
+  _globals['_GETAVAILABILITYREQUEST']._serialized_end=2182
+  _globals['_LISTRESERVATIONSREQUEST']._serialized_start=2184
+  _globals['_LISTRESERVATIONSREQUEST']._serialized_end=2227
+  _globals['_LISTRESERVATIONSRESPONSE']._serialized_start=2229
+  _globals['_LISTRESERVATIONSRESPONSE']._serialized_end=2304
+  _globals['_INVENTORYSERVICE']._serialized_start=2541
+  _globals['_INVENTORYSERVICE']._serialized_end=3107
 # @@protoc_insertion_point(module_scope)

@@ -11,6 +11,13 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class PoolStrategy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    POOL_STRATEGY_UNSPECIFIED: _ClassVar[PoolStrategy]
+    POOL_STRATEGY_STRONG: _ClassVar[PoolStrategy]
+    POOL_STRATEGY_ESCROW: _ClassVar[PoolStrategy]
+    POOL_STRATEGY_EVENTUAL: _ClassVar[PoolStrategy]
+
 class ReservationState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     RESERVATION_STATE_UNSPECIFIED: _ClassVar[ReservationState]
@@ -18,11 +25,99 @@ class ReservationState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     COMMITTED: _ClassVar[ReservationState]
     RELEASED: _ClassVar[ReservationState]
     EXPIRED: _ClassVar[ReservationState]
+POOL_STRATEGY_UNSPECIFIED: PoolStrategy
+POOL_STRATEGY_STRONG: PoolStrategy
+POOL_STRATEGY_ESCROW: PoolStrategy
+POOL_STRATEGY_EVENTUAL: PoolStrategy
 RESERVATION_STATE_UNSPECIFIED: ReservationState
 HELD: ReservationState
 COMMITTED: ReservationState
 RELEASED: ReservationState
 EXPIRED: ReservationState
+
+class PoolSlice(_message.Message):
+    __slots__ = ("sku", "strategy", "zones", "zone", "owner", "stock", "low_watermark", "free", "held", "committed", "fence", "taken", "returned", "as_of")
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    ZONES_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    STOCK_FIELD_NUMBER: _ClassVar[int]
+    LOW_WATERMARK_FIELD_NUMBER: _ClassVar[int]
+    FREE_FIELD_NUMBER: _ClassVar[int]
+    HELD_FIELD_NUMBER: _ClassVar[int]
+    COMMITTED_FIELD_NUMBER: _ClassVar[int]
+    FENCE_FIELD_NUMBER: _ClassVar[int]
+    TAKEN_FIELD_NUMBER: _ClassVar[int]
+    RETURNED_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
+    sku: str
+    strategy: PoolStrategy
+    zones: _containers.RepeatedScalarFieldContainer[str]
+    zone: str
+    owner: str
+    stock: int
+    low_watermark: int
+    free: int
+    held: int
+    committed: int
+    fence: int
+    taken: _containers.RepeatedScalarFieldContainer[int]
+    returned: _containers.RepeatedScalarFieldContainer[int]
+    as_of: _timestamp_pb2.Timestamp
+    def __init__(self, sku: _Optional[str] = ..., strategy: _Optional[_Union[PoolStrategy, str]] = ..., zones: _Optional[_Iterable[str]] = ..., zone: _Optional[str] = ..., owner: _Optional[str] = ..., stock: _Optional[int] = ..., low_watermark: _Optional[int] = ..., free: _Optional[int] = ..., held: _Optional[int] = ..., committed: _Optional[int] = ..., fence: _Optional[int] = ..., taken: _Optional[_Iterable[int]] = ..., returned: _Optional[_Iterable[int]] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ConfigurePoolRequest(_message.Message):
+    __slots__ = ("zone", "sku", "strategy", "zones", "owner", "stock", "low_watermark", "quotas")
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    ZONES_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    STOCK_FIELD_NUMBER: _ClassVar[int]
+    LOW_WATERMARK_FIELD_NUMBER: _ClassVar[int]
+    QUOTAS_FIELD_NUMBER: _ClassVar[int]
+    zone: str
+    sku: str
+    strategy: PoolStrategy
+    zones: _containers.RepeatedScalarFieldContainer[str]
+    owner: str
+    stock: int
+    low_watermark: int
+    quotas: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, zone: _Optional[str] = ..., sku: _Optional[str] = ..., strategy: _Optional[_Union[PoolStrategy, str]] = ..., zones: _Optional[_Iterable[str]] = ..., owner: _Optional[str] = ..., stock: _Optional[int] = ..., low_watermark: _Optional[int] = ..., quotas: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class GetPoolRequest(_message.Message):
+    __slots__ = ("zone", "sku")
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    zone: str
+    sku: str
+    def __init__(self, zone: _Optional[str] = ..., sku: _Optional[str] = ...) -> None: ...
+
+class Pool(_message.Message):
+    __slots__ = ("sku", "strategy", "stock", "free", "held", "committed", "oversold", "in_transit", "conserved", "slices")
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    STOCK_FIELD_NUMBER: _ClassVar[int]
+    FREE_FIELD_NUMBER: _ClassVar[int]
+    HELD_FIELD_NUMBER: _ClassVar[int]
+    COMMITTED_FIELD_NUMBER: _ClassVar[int]
+    OVERSOLD_FIELD_NUMBER: _ClassVar[int]
+    IN_TRANSIT_FIELD_NUMBER: _ClassVar[int]
+    CONSERVED_FIELD_NUMBER: _ClassVar[int]
+    SLICES_FIELD_NUMBER: _ClassVar[int]
+    sku: str
+    strategy: PoolStrategy
+    stock: int
+    free: int
+    held: int
+    committed: int
+    oversold: int
+    in_transit: int
+    conserved: bool
+    slices: _containers.RepeatedCompositeFieldContainer[PoolSlice]
+    def __init__(self, sku: _Optional[str] = ..., strategy: _Optional[_Union[PoolStrategy, str]] = ..., stock: _Optional[int] = ..., free: _Optional[int] = ..., held: _Optional[int] = ..., committed: _Optional[int] = ..., oversold: _Optional[int] = ..., in_transit: _Optional[int] = ..., conserved: _Optional[bool] = ..., slices: _Optional[_Iterable[_Union[PoolSlice, _Mapping]]] = ...) -> None: ...
 
 class StockLevel(_message.Message):
     __slots__ = ("sku", "warehouse", "on_hand", "reserved", "safety_stock")

@@ -59,6 +59,16 @@ class InventoryServiceStub:
                 request_serializer=ordermesh_dot_v1_dot_inventory__pb2.ListReservationsRequest.SerializeToString,
                 response_deserializer=ordermesh_dot_v1_dot_inventory__pb2.ListReservationsResponse.FromString,
                 _registered_method=True)
+        self.ConfigurePool = channel.unary_unary(
+                '/ordermesh.v1.InventoryService/ConfigurePool',
+                request_serializer=ordermesh_dot_v1_dot_inventory__pb2.ConfigurePoolRequest.SerializeToString,
+                response_deserializer=ordermesh_dot_v1_dot_inventory__pb2.PoolSlice.FromString,
+                _registered_method=True)
+        self.GetPool = channel.unary_unary(
+                '/ordermesh.v1.InventoryService/GetPool',
+                request_serializer=ordermesh_dot_v1_dot_inventory__pb2.GetPoolRequest.SerializeToString,
+                response_deserializer=ordermesh_dot_v1_dot_inventory__pb2.Pool.FromString,
+                _registered_method=True)
 
 
 class InventoryServiceServicer:
@@ -106,6 +116,27 @@ class InventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ConfigurePool(self, request, context):
+        """Configures this zone's slice of a multi-zone SKU pool (a flash sale sold in several zones, with one
+        global count kept by `strategy`). The caller configures every zone of the pool, one call per zone
+        with `zone` set (all with the same strategy, zones, owner, stock, watermark and quotas). The same
+        configuration again changes nothing and answers the stored slice; a different one for a SKU already
+        configured in the zone is INVALID_ARGUMENT (field sku). Orders of the SKU then take their units from
+        the pool instead of the zone's warehouses.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPool(self, request, context):
+        """The pool of one SKU across all its zones, as seen from `zone` (each other zone's slice is read from
+        one of its regions: a zone that cannot be reached is ZONE_UNAVAILABLE). A SKU that is not a pool in
+        `zone` is INVALID_ARGUMENT (field sku).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InventoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -133,6 +164,16 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     servicer.ListReservations,
                     request_deserializer=ordermesh_dot_v1_dot_inventory__pb2.ListReservationsRequest.FromString,
                     response_serializer=ordermesh_dot_v1_dot_inventory__pb2.ListReservationsResponse.SerializeToString,
+            ),
+            'ConfigurePool': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfigurePool,
+                    request_deserializer=ordermesh_dot_v1_dot_inventory__pb2.ConfigurePoolRequest.FromString,
+                    response_serializer=ordermesh_dot_v1_dot_inventory__pb2.PoolSlice.SerializeToString,
+            ),
+            'GetPool': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPool,
+                    request_deserializer=ordermesh_dot_v1_dot_inventory__pb2.GetPoolRequest.FromString,
+                    response_serializer=ordermesh_dot_v1_dot_inventory__pb2.Pool.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -270,6 +311,60 @@ class InventoryService:
             '/ordermesh.v1.InventoryService/ListReservations',
             ordermesh_dot_v1_dot_inventory__pb2.ListReservationsRequest.SerializeToString,
             ordermesh_dot_v1_dot_inventory__pb2.ListReservationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfigurePool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ordermesh.v1.InventoryService/ConfigurePool',
+            ordermesh_dot_v1_dot_inventory__pb2.ConfigurePoolRequest.SerializeToString,
+            ordermesh_dot_v1_dot_inventory__pb2.PoolSlice.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ordermesh.v1.InventoryService/GetPool',
+            ordermesh_dot_v1_dot_inventory__pb2.GetPoolRequest.SerializeToString,
+            ordermesh_dot_v1_dot_inventory__pb2.Pool.FromString,
             options,
             channel_credentials,
             insecure,
