@@ -167,6 +167,16 @@ def _stock(initech: StorefrontClient) -> None:
     after = initech.availability("eu", "SKU-LAMP", tier=pb.CustomerTier.GOLD)
     units = ", ".join(f"{w.warehouse} {w.on_hand} on hand/{w.reserved} held" for w in after.warehouses)
     _say(f"  {first.order_id} -> {_st(shipped.status)}: its holds left the warehouses ({units})")
+    _say("  a flash sale sold in eu and us: 100 sneakers, one count kept in us (strategy strong)")
+    for zone in ("eu", "us"):
+        initech.configure_pool(zone, "DROP-SNEAKER", "strong", ["eu", "us"], 100, owner="us")
+    drop = [OrderLine("DROP-SNEAKER", 2, Money(19900, "EUR"))]
+    sale = initech.create_order("cust-paris-2", "FR", drop, request_id="demo-drop-1")
+    pool = initech.pool("eu", "DROP-SNEAKER")
+    _say(
+        f"  {sale.order_id} (zone eu) -> {_st(sale.status)}: the us count says "
+        f"{pool.free} free, {pool.held} held, oversold {pool.oversold}"
+    )
 
 
 def _failover(cluster: EmbeddedCluster, acme: StorefrontClient) -> None:

@@ -187,6 +187,38 @@ class StorefrontClient:
         request = ipb.GetAvailabilityRequest(zone=zone, sku=sku, tier=tier)  # type: ignore[arg-type]
         return self._call(self.stock.GetAvailability, request, timeout, ipb.Availability)
 
+    def configure_pool(
+        self,
+        zone: str,
+        sku: str,
+        strategy: str,
+        zones: Sequence[str],
+        stock: int,
+        *,
+        owner: str = "",
+        low_watermark: int = 0,
+        quotas: Sequence[int] = (),
+        timeout: float | None = None,
+    ) -> ipb.PoolSlice:
+        """One zone's side of a multi-zone pool (`strategy`: strong, escrow or eventual); call it for
+        every zone in `zones`. Configuring the same pool again is a no-op."""
+        request = ipb.ConfigurePoolRequest(
+            zone=zone,
+            sku=sku,
+            strategy=f"POOL_STRATEGY_{strategy.upper()}",  # the enum value by name
+            zones=list(zones),
+            owner=owner,
+            stock=stock,
+            low_watermark=low_watermark,
+            quotas=list(quotas),
+        )
+        return self._call(self.stock.ConfigurePool, request, timeout, ipb.PoolSlice)
+
+    def pool(self, zone: str, sku: str, *, timeout: float | None = None) -> ipb.Pool:
+        """The pool's global figures as seen from `zone` (every zone's slice, summed by its strategy)."""
+        request = ipb.GetPoolRequest(zone=zone, sku=sku)
+        return self._call(self.stock.GetPool, request, timeout, ipb.Pool)
+
     def reservations(self, order_id: str, *, timeout: float | None = None) -> list[ipb.Reservation]:
         request = ipb.ListReservationsRequest(order_id=order_id)
         answer = self._call(self.stock.ListReservations, request, timeout, ipb.ListReservationsResponse)
