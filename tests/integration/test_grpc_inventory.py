@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -297,3 +298,24 @@ def test_fenced_instance_writes_no_stock(env: Env, acme: Stubs) -> None:
     code, err = _fails(lambda: _stock(acme, "dub-1", 5))
     assert code == grpc.StatusCode.UNAVAILABLE and isinstance(err, Fenced)
     assert env.rows() == {"stock_levels": 0, "inbound_stock": 0, "reservations": 0}
+
+
+def test_the_running_region_reaps_expired_holds(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'eu.db'}"
+    topology = parse_topology(with_inventory(topology_data(url, f"sqlite:///{tmp_path / 'us.db'}")))
+    clock = ManualClock()
+    with (
+        running_region(topology, clock=clock, reap_interval_s=0.05) as region,
+        stubs(region.target, ACME_KEY) as s,
+    ):
+        _stock(s, "dub-1", 5)
+        order = s.orders.CreateOrder(create_request("r-1", qty=2), metadata=s.metadata, timeout=10)
+        assert order.status == opb.ALLOCATED
+        clock.advance(HOLD_US / SECOND_US)  # the hold's TTL has run out: the background reaper frees it
+        deadline = time.monotonic() + 10
+        while _atp(s).warehouses[-1].reserved and time.monotonic() < deadline:
+            time.sleep(0.05)
+        listed = s.call("ListReservations", pb.ListReservationsRequest(order_id=order.order_id))
+        assert [r.state for r in listed.reservations] == [pb.EXPIRED]
+        got = s.orders.GetOrder(opb.GetOrderRequest(order_id=order.order_id), metadata=s.metadata, timeout=10)
+        assert got.status == opb.ON_HOLD
