@@ -54,15 +54,18 @@ def write_creates(book: OrderBook, key: Hashable, items: Sequence[NewOrder]) -> 
             order = Order.create(order_id, shard.tenant, book.zone, shard.bucket, items[i].draft, now)
             built.append((i, order, items[i].render(order)))
         entries = [(items[i].request_id, StoredResponse(items[i].fingerprint, p)) for i, _, p in built]
-        claimed = uow.batch.claim_keys(shard.tenant, "CreateOrder", entries, now, now + book.retention_us)
-        won = [(i, order, p) for i, order, p in built if items[i].request_id in claimed]
         created = EventType.CREATED
-        events = [book._event(shard, o, created, None, items[i].who, "", now) for i, o, _ in won]
-        uow.batch.add_orders([o for _, o, _ in won], events)
-        return {i: p for i, _, p in won}
+        events = [book._event(shard, o, created, None, items[i].who, "", now) for i, o, _ in built]
+        # The fence is checked inside this transaction by the batch write itself (one statement on
+        # PostgreSQL), before anything it writes can commit.
+        claimed = uow.batch.write(
+            fence, "CreateOrder", entries, [o for _, o, _ in built], events, now, now + book.retention_us
+        )
+        return {i: p for i, _, p in built if items[i].request_id in claimed}
 
+    fence = book._fence(shard)
     try:
-        stored = book.runner.run(work, fence=book._fence(shard))
+        stored = book.runner.run(work)
     except OrdermeshError as err:
         return [err] * len(items)
     answers: list[Reply | Exception] = []
