@@ -32,6 +32,10 @@ from region_service.orders import OrderBook, Reply
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 SERVICE = "ordermesh.v1.OrderService"
+# One CreateOrder batch per shard at a time: callers arriving meanwhile form the next, larger batch.
+# Measured against 2 (bench_create_order, 2 cores): ~15-20% less server CPU per order and more
+# orders/s — the per-batch costs (checkout, ping, commit, thread hop) dominate the commit's wait.
+CREATE_BATCHES_IN_FLIGHT = 1
 
 
 def is_database_unavailable(exc: BaseException) -> bool:
@@ -57,7 +61,9 @@ class OrderServiceServicer:
         self.watch_poll_s = watch_poll_s
         self.watch_page = watch_page
         self.draining = asyncio.Event()
-        self._creates: AsyncGroupCommit[NewOrder, Reply] = AsyncGroupCommit(book.write_creates, self.executor)
+        self._creates: AsyncGroupCommit[NewOrder, Reply] = AsyncGroupCommit(
+            book.write_creates, self.executor, max_inflight=CREATE_BATCHES_IN_FLIGHT
+        )
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
