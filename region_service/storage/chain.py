@@ -10,6 +10,7 @@ Why sealing is separate from writing: see the docstring of schema.py.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,10 +29,10 @@ _SEAL_EACH = (
     .where(order_events.c.event_id == bindparam("b_id"))
     .values(sequence=bindparam("b_seq"), prev_hash=bindparam("b_prev"), chain_hash=bindparam("b_hash"))
 )
+# Rows as one JSON document: psycopg dumps list parameters element by element in Python.
 _SEAL_PG = text(
-    "UPDATE order_events AS e SET sequence = v.seq, prev_hash = v.prev, chain_hash = v.hash"
-    " FROM unnest(CAST(:ids AS TEXT[]), CAST(:seqs AS INT8[]), CAST(:prevs AS TEXT[]),"
-    " CAST(:hashes AS TEXT[])) AS v(id, seq, prev, hash) WHERE e.event_id = v.id"
+    "UPDATE order_events AS e SET sequence = CAST(r->>1 AS INT8), prev_hash = r->>2, chain_hash = r->>3"
+    " FROM json_array_elements(CAST(:rows AS JSON)) AS r WHERE e.event_id = r->>0"
 )
 
 
@@ -63,10 +64,8 @@ def _seal(conn: Connection, shard: ShardKey, batch: int) -> int:
     last_sequence, last_hash = (head.last_sequence, head.last_hash) if head else (0, GENESIS_HASH)
     sealed = seal([order_event(row) for row in rows], last_sequence, last_hash)
     if conn.dialect.name == "postgresql":  # one statement, not one pipelined UPDATE per event
-        conn.execute(_SEAL_PG, {
-            "ids": [e.event.event_id for e in sealed], "seqs": [e.sequence for e in sealed],
-            "prevs": [e.prev_hash for e in sealed], "hashes": [e.chain_hash for e in sealed],
-        })  # fmt: skip
+        marks = [(e.event.event_id, e.sequence, e.prev_hash, e.chain_hash) for e in sealed]
+        conn.execute(_SEAL_PG, {"rows": json.dumps(marks, separators=(",", ":"))})
     else:
         conn.execute(_SEAL_EACH, [
             {"b_id": e.event.event_id, "b_seq": e.sequence, "b_prev": e.prev_hash, "b_hash": e.chain_hash}
