@@ -1,9 +1,11 @@
 """OrderServiceServicer: the gRPC shell of a region instance — translate, call the OrderBook, translate back.
 
 Failure semantics: the OrderBook is synchronous (SQLAlchemy), so each call runs in a bounded thread
-pool. Domain errors become their rich status; a lost database connection becomes UNAVAILABLE
-(DATABASE_UNAVAILABLE), retryable with the same request_id. A request whose bytes do not parse is
-INVALID_ARGUMENT, not INTERNAL: the deserializers here never raise.
+pool — except CreateOrder, validated on the loop and written in batches, one pool hop per batch
+(region_service.async_group_commit). Domain errors become their rich status; a lost database
+connection becomes UNAVAILABLE (DATABASE_UNAVAILABLE), retryable with the same request_id. A
+request whose bytes do not parse is INVALID_ARGUMENT, not INTERNAL: the deserializers here never
+raise.
 """
 
 from __future__ import annotations
