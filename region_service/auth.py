@@ -110,6 +110,8 @@ class AuthInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, topology: Topology) -> None:
         self.topology = topology
         self._accepted: dict[str, Principal] = {}
+        # The handler bound to a principal, per method: built once, not per call (same bound).
+        self._bound: dict[tuple[str, Principal], grpc.RpcMethodHandler] = {}
 
     def _authenticate(self, metadata: Sequence[Any] | None) -> Principal:
         key = api_key_of(metadata)
@@ -157,6 +159,17 @@ class AuthInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
             return _wrap(handler, refuse)
         if peer:  # a region acting for a tenant it has authenticated: no principal here
             return handler
+
+        bound = self._bound.get((method, who))
+        if bound is None:
+            bound = self._bind(handler, who)
+            if len(self._bound) < self.MAX_CACHED_KEYS * 8:
+                self._bound[(method, who)] = bound
+        return bound
+
+    @staticmethod
+    def _bind(handler: grpc.RpcMethodHandler, who: Principal) -> grpc.RpcMethodHandler:
+        """The handler with `who` set as the principal inside each call."""
 
         def bind(behavior: Behavior) -> Behavior:
             if handler.response_streaming:

@@ -11,7 +11,7 @@ from ordermesh.errors import OrdermeshError
 from ordermesh.ids import new_order_id
 from ordermesh.order import Order, OrderDraft
 from ordermesh.shard import ShardKey
-from region_service.ports import StoredResponse, UnitOfWork
+from region_service.ports import Fence, StoredResponse, UnitOfWork
 
 if TYPE_CHECKING:
     from region_service.orders import OrderBook, Principal, Reply
@@ -55,18 +55,20 @@ def write_creates(book: OrderBook, key: Hashable, items: Sequence[NewOrder]) -> 
             order = Order.create(order_id, shard.tenant, book.zone, shard.bucket, items[i].draft, now)
             built.append((i, order, items[i].render(order)))
         entries = [(items[i].request_id, StoredResponse(items[i].fingerprint, p)) for i, _, p in built]
-        claimed = uow.batch.claim_keys(shard.tenant, "CreateOrder", entries, now, now + book.retention_us)
-        won = [(i, order, p) for i, order, p in built if items[i].request_id in claimed]
         created = EventType.CREATED
-        events = [book._event(shard, o, created, None, items[i].who, "", now) for i, o, _ in won]
-        if book.inventory.tracks(shard.tenant):
-            won, events = _reserve(book, uow, shard, items, won, events, now, refused)
-        uow.batch.add_orders([o for _, o, _ in won], events)
-        return {i: p for i, _, p in won}
+        if book.inventory.tracks(shard.tenant):  # stock decisions need the general path
+            return _with_inventory(book, uow, shard, fence, items, built, entries, now, refused)
+        events = [book._event(shard, o, created, None, items[i].who, "", now) for i, o, _ in built]
+        # The fence is checked inside this transaction by the batch write itself (one statement on
+        # PostgreSQL), before anything it writes can commit.
+        claimed = uow.batch.write(
+            fence, "CreateOrder", entries, [o for _, o, _ in built], events, now, now + book.retention_us
+        )
+        return {i: p for i, _, p in built if items[i].request_id in claimed}
 
+    fence = book._fence(shard)
     try:
-        fence = book._fence(shard)
-        stored = book.inventory.run_pools(shard.tenant, lambda: book.runner.run(work, fence=fence))
+        stored = book.inventory.run_pools(shard.tenant, lambda: book.runner.run(work))
     except OrdermeshError as err:
         return [err] * len(items)
     answers: list[Reply | Exception] = []
@@ -86,6 +88,31 @@ def write_creates(book: OrderBook, key: Hashable, items: Sequence[NewOrder]) -> 
 
 
 Won = list[tuple[int, Order, bytes]]
+
+
+def _with_inventory(
+    book: OrderBook,
+    uow: UnitOfWork,
+    shard: ShardKey,
+    fence: Fence,
+    items: Sequence[NewOrder],
+    built: Won,
+    entries: Sequence[tuple[str, StoredResponse]],
+    now: int,
+    refused: dict[int, OrdermeshError],
+) -> dict[int, bytes]:
+    """A stock-tracking tenant's batch: fence, claim the keys, decide stock for the new orders,
+    then write them (several statements: the decision needs the claims and the stock rows)."""
+    from region_service.storage.transactions import raise_if_fenced  # it imports the storage layer
+
+    raise_if_fenced(fence, uow.epochs.current(fence.shard))
+    claimed = uow.batch.claim_keys(shard.tenant, "CreateOrder", entries, now, now + book.retention_us)
+    won = [(i, order, p) for i, order, p in built if items[i].request_id in claimed]
+    created = EventType.CREATED
+    events = [book._event(shard, o, created, None, items[i].who, "", now) for i, o, _ in won]
+    won, events = _reserve(book, uow, shard, items, won, events, now, refused)
+    uow.batch.add_orders([o for _, o, _ in won], events)
+    return {i: p for i, _, p in won}
 
 
 def _reserve(

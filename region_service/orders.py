@@ -9,7 +9,7 @@ Page tokens and event cursors are opaque to callers (see region_service.tokens).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -130,6 +130,12 @@ class OrderBook:
     def create(
         self, who: Principal, request_id: str, fingerprint: str, draft: OrderDraft, render: Render
     ) -> Reply:
+        return self._creates.submit(*self.admit_create(who, request_id, fingerprint, draft, render))
+
+    def admit_create(
+        self, who: Principal, request_id: str, fingerprint: str, draft: OrderDraft, render: Render
+    ) -> tuple[ShardKey, NewOrder]:
+        """Validates a CreateOrder and decides its shard (no I/O): what a batch writer then writes."""
         _collect([lambda: validate_request_id(request_id), lambda: validate_draft(draft)])
         decision = zone_of_order(self.topology, who.tenant, draft.customer.country)
         if decision.zone != self.zone:
@@ -138,9 +144,12 @@ class OrderBook:
                 f"region {self.region.name} serves zone {self.zone} only",
                 {"country": decision.country, "zone": decision.zone, "region": self.region.name},
             )
-        shard = self.topology.shard(who.tenant, self.zone)
+        item = NewOrder(who, request_id, fingerprint, draft, render)
+        return self.topology.shard(who.tenant, self.zone), item
 
-        return self._creates.submit(shard, NewOrder(who, request_id, fingerprint, draft, render))
+    def write_creates(self, shard: Hashable, items: Sequence[NewOrder]) -> list[Reply | Exception]:
+        """One fenced transaction for admitted CreateOrders of one shard (see create_batch)."""
+        return write_creates(self, shard, items)
 
     def change_status(
         self, who: Principal, request_id: str, fingerprint: str, change: StatusChange, render: Render

@@ -104,6 +104,21 @@ class NewOrderBatch(Protocol):
 
     def add_orders(self, new_orders: Sequence[Order], events: Sequence[OrderEvent]) -> None: ...
 
+    def write(
+        self,
+        fence: Fence,
+        method: str,
+        entries: Sequence[tuple[str, StoredResponse]],
+        new_orders: Sequence[Order],
+        events: Sequence[OrderEvent],
+        now_us: int,
+        expires_us: int,
+    ) -> set[str]:
+        """All of a batch: raises Fenced unless the shard's epoch is fence.epoch; claims the keys that
+        are new; writes entries[i]'s order and event (new_orders[i], events[i]) only if its key was
+        claimed here. Returns the request_ids claimed."""
+        ...
+
 
 @dataclass(frozen=True)
 class InboundRecord:

@@ -1,9 +1,11 @@
 """OrderServiceServicer: the gRPC shell of a region instance — translate, call the OrderBook, translate back.
 
 Failure semantics: the OrderBook is synchronous (SQLAlchemy), so each call runs in a bounded thread
-pool. Domain errors become their rich status; a lost database connection becomes UNAVAILABLE
-(DATABASE_UNAVAILABLE), retryable with the same request_id. A request whose bytes do not parse is
-INVALID_ARGUMENT, not INTERNAL: the deserializers here never raise.
+pool — except CreateOrder, validated on the loop and written in batches, one pool hop per batch
+(region_service.async_group_commit). Domain errors become their rich status; a lost database
+connection becomes UNAVAILABLE (DATABASE_UNAVAILABLE), retryable with the same request_id. A
+request whose bytes do not parse is INVALID_ARGUMENT, not INTERNAL: the deserializers here never
+raise.
 """
 
 from __future__ import annotations
@@ -24,13 +26,19 @@ from ordermesh.api.v1 import orders_pb2 as pb
 from ordermesh.errors import DatabaseUnavailable, InvalidArgument
 from ordermesh.rpc_errors import to_rpc_status
 from region_service import translate as tr
+from region_service.async_group_commit import AsyncGroupCommit
 from region_service.auth import current_principal
-from region_service.orders import OrderBook
+from region_service.create_batch import NewOrder
+from region_service.orders import OrderBook, Reply
 from region_service.servicer_shell import ServicerShell
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 SERVICE = "ordermesh.v1.OrderService"
+# One CreateOrder batch per shard at a time: callers arriving meanwhile form the next, larger batch.
+# Measured against 2 (bench_create_order, 2 cores): ~15-20% less server CPU per order and more
+# orders/s — the per-batch costs (checkout, ping, commit, thread hop) dominate the commit's wait.
+CREATE_BATCHES_IN_FLIGHT = 1
 
 
 def is_database_unavailable(exc: BaseException) -> bool:
@@ -55,15 +63,18 @@ class OrderServiceServicer(ServicerShell):
         self.book = book
         self.watch_poll_s = watch_poll_s
         self.watch_page = watch_page
+        self._creates: AsyncGroupCommit[NewOrder, Reply] = AsyncGroupCommit(
+            book.write_creates, self.executor, max_inflight=CREATE_BATCHES_IN_FLIGHT
+        )
 
     async def CreateOrder(self, request: pb.CreateOrderRequest | None, context: aio.ServicerContext) -> bytes:
         async def call() -> bytes:
             req = required(request, "CreateOrderRequest")
             who = current_principal()
             draft = tr.draft_from_pb(req)
-            reply = await self._run(
-                self.book.create, who, req.request_id, tr.fingerprint(req), draft, _render
-            )
+            # Validation runs here on the loop (pure CPU); only each whole batch crosses to a thread.
+            shard, item = self.book.admit_create(who, req.request_id, tr.fingerprint(req), draft, _render)
+            reply = await self._creates.submit(shard, item)
             return reply.payload  # already the serialized pb.Order: sent as is
 
         result: bytes = await self._answer(context, call)

@@ -16,8 +16,9 @@ from sqlalchemy import Connection, TextClause, text
 
 from ordermesh.audit import OrderEvent
 from ordermesh.order import Order
-from region_service.ports import StoredResponse
-from region_service.storage.repositories import event_row, key_params
+from region_service.ports import Fence, StoredResponse
+from region_service.storage import pg_create
+from region_service.storage.repositories import SqlShardEpochs, event_row, key_params
 
 _ORDER_FIELDS = (
     "order_id", "tenant", "zone", "bucket", "customer_id", "customer_country", "customer_tier", "status",
@@ -46,6 +47,33 @@ class SqlNewOrderBatch:
 
     def __init__(self, connection: Connection) -> None:
         self._conn = connection
+
+    def write(
+        self,
+        fence: Fence,
+        method: str,
+        entries: Sequence[tuple[str, StoredResponse]],
+        new_orders: Sequence[Order],
+        events: Sequence[OrderEvent],
+        now_us: int,
+        expires_us: int,
+    ) -> set[str]:
+        """PostgreSQL: one statement (storage.pg_create); elsewhere the fence, then claim, then writes."""
+        from region_service.storage.transactions import raise_if_fenced  # it imports this module
+
+        tenant = fence.shard.tenant
+        if self._conn.dialect.name == "postgresql" and new_orders:
+            keys = [(tenant, method, rid, response) for rid, response in entries]
+            epoch, claimed = pg_create.create_batch(
+                self._conn, str(fence.shard), fence.epoch, keys, new_orders, events, now_us, expires_us
+            )
+            raise_if_fenced(fence, epoch)
+            return claimed
+        raise_if_fenced(fence, SqlShardEpochs(self._conn).current(fence.shard))
+        claimed = self.claim_keys(tenant, method, entries, now_us, expires_us)
+        won = [i for i, (rid, _) in enumerate(entries) if rid in claimed]
+        self.add_orders([new_orders[i] for i in won], [events[i] for i in won])
+        return claimed
 
     def claim_keys(
         self,

@@ -10,11 +10,12 @@ Why sealing is separate from writing: see the docstring of schema.py.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, distinct, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, distinct, func, insert, select, text, update
 
 from ordermesh.audit import GENESIS_HASH, ChainReport, SealedEvent, seal, verify_chain
 from ordermesh.shard import ShardKey
@@ -23,6 +24,16 @@ from region_service.storage.schema import order_events, shard_chains
 from region_service.storage.transactions import SqlTransactionRunner, as_runner
 
 VERIFY_PAGE = 5000
+_SEAL_EACH = (
+    update(order_events)
+    .where(order_events.c.event_id == bindparam("b_id"))
+    .values(sequence=bindparam("b_seq"), prev_hash=bindparam("b_prev"), chain_hash=bindparam("b_hash"))
+)
+# Rows as one JSON document: psycopg dumps list parameters element by element in Python.
+_SEAL_PG = text(
+    "UPDATE order_events AS e SET sequence = CAST(r->>1 AS INT8), prev_hash = r->>2, chain_hash = r->>3"
+    " FROM json_array_elements(CAST(:rows AS JSON)) AS r WHERE e.event_id = r->>0"
+)
 
 
 @dataclass(frozen=True)
@@ -52,15 +63,14 @@ def _seal(conn: Connection, shard: ShardKey, batch: int) -> int:
         return 0
     last_sequence, last_hash = (head.last_sequence, head.last_hash) if head else (0, GENESIS_HASH)
     sealed = seal([order_event(row) for row in rows], last_sequence, last_hash)
-    conn.execute(
-        update(order_events)
-        .where(order_events.c.event_id == bindparam("b_id"))
-        .values(sequence=bindparam("b_seq"), prev_hash=bindparam("b_prev"), chain_hash=bindparam("b_hash")),
-        [
+    if conn.dialect.name == "postgresql":  # one statement, not one pipelined UPDATE per event
+        marks = [(e.event.event_id, e.sequence, e.prev_hash, e.chain_hash) for e in sealed]
+        conn.execute(_SEAL_PG, {"rows": json.dumps(marks, separators=(",", ":"))})
+    else:
+        conn.execute(_SEAL_EACH, [
             {"b_id": e.event.event_id, "b_seq": e.sequence, "b_prev": e.prev_hash, "b_hash": e.chain_hash}
             for e in sealed
-        ],
-    )
+        ])  # fmt: skip
     new_head = {"last_sequence": sealed[-1].sequence, "last_hash": sealed[-1].chain_hash}
     if head is None:
         conn.execute(insert(shard_chains), {"shard_key": key, **new_head})

@@ -170,7 +170,11 @@ def as_runner(target: SqlTransactionRunner | Engine) -> SqlTransactionRunner:
 
 def check_fence(uow: SqlUnitOfWork, fence: Fence) -> None:
     """Refuses a write by an instance whose epoch for the shard is not the zone database's epoch."""
-    current = uow.epochs.current(fence.shard)
+    raise_if_fenced(fence, uow.epochs.current(fence.shard))
+
+
+def raise_if_fenced(fence: Fence, current: int) -> None:
+    """Fenced unless `current` (the shard's epoch read inside the transaction) is the epoch held."""
     if current != fence.epoch:
         raise Fenced(
             f"shard {fence.shard} is at epoch {current} in the zone database, this instance holds "
