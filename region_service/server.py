@@ -38,6 +38,7 @@ from region_service.membership import Membership
 from region_service.orders import DAY_US, OrderBook
 from region_service.placement import PlacementView
 from region_service.pool_peers import DirectPeers, PoolPeers
+from region_service.pool_upkeep import upkeep
 from region_service.pools import PoolBook
 from region_service.ports import TransactionRunner
 from region_service.servicer import SERVICE, OrderServiceServicer, generic_handler
@@ -66,6 +67,7 @@ class RegionConfig:
     seal_interval_s: float = 0.2
     purge_interval_s: float = 300.0
     reap_interval_s: float = 5.0  # expired stock holds are released within about this long
+    pool_upkeep_interval_s: float = 2.0  # eventual pools gossip, unfinished escrow transfers complete
     watch_poll_s: float = 0.1
     workers: int = 16
     database_url: str | None = None  # default: the zone's database in the topology
@@ -213,11 +215,15 @@ class RegionServer:
             asyncio.create_task(self._every(cfg.seal_interval_s, self.seal, "seal")),
             asyncio.create_task(self._every(cfg.purge_interval_s, self._purge, "purge idempotency keys")),
             asyncio.create_task(self._every(cfg.reap_interval_s, self.book.reap_holds, "expire stock holds")),
+            asyncio.create_task(self._every(cfg.pool_upkeep_interval_s, self._pool_upkeep, "pool upkeep")),
         ]
         log.info("region %s (zone %s) serving on %s:%d", cfg.region, self.zone, cfg.host, self.port)
 
     def _purge(self) -> object:
         return admin.purge_idempotency(self.runner, self.config.clock.now_us())
+
+    def _pool_upkeep(self) -> object:
+        return upkeep(self.pool_book)
 
     async def _every(self, seconds: float, job: Callable[[], object], what: str) -> None:
         loop = asyncio.get_running_loop()

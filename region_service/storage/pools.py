@@ -150,6 +150,20 @@ class SqlPoolStore:
             query = query.where(t.state == state.value)
         return [_transfer(row) for row in self._conn.execute(query.order_by(t.transfer_id))]
 
+    def upkeep_work(self, zone: str) -> list[tuple[str, str, str]]:
+        """(tenant, sku, strategy) of the zone's pools that have background work: every eventual pool
+        (gossip) and the escrow pools with a transfer this zone sent that is not done yet."""
+        p, t = sku_pools.c, pool_transfers.c
+        eventual = select(p.tenant, p.sku, p.strategy).where(p.zone == zone, p.strategy == "eventual")
+        stuck = (
+            select(t.tenant, t.sku)
+            .where(t.zone == zone, t.from_zone == zone, t.state == TransferState.SENT.value)
+            .distinct()
+        )
+        rows = [(r.tenant, r.sku, r.strategy) for r in self._conn.execute(eventual)]
+        rows += [(r.tenant, r.sku, "escrow") for r in self._conn.execute(stuck)]
+        return sorted(set(rows))
+
     def transfer(self, tenant: str, sku: str, zone: str, transfer_id: str) -> Transfer | None:
         t = pool_transfers.c
         query = select(pool_transfers).where(
