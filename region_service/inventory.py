@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from consistency import inventory as inv
-from consistency.allocation import AllocationMode, AllocationPolicy, Tier, visible_atp
+from consistency.allocation import AllocationMode, AllocationPolicy, Demand, Tier, serving_order, visible_atp
 from consistency.backorder import BackorderMode, BackorderPolicy, status_path
 from consistency.inventory import HoldState, Reservation, StockLevel, Warehouse
 from consistency.order_allocation import allocate_order
@@ -451,6 +451,17 @@ class InventoryBook:
 
     def _fence(self, tenant: str) -> Fence | None:
         return self.fence_for(tenant) if self.fence_for is not None else None
+
+    def serving_order(self, waiting: Sequence[Order]) -> list[Order]:
+        """Backorders in the order stock goes to them: arrival order, highest tier first under tier
+        priority (consistency.allocation.serving_order, one demand per order)."""
+        if not waiting:
+            return []
+        policy = self._policies.get(waiting[0].tenant)
+        mode = policy.allocation if policy else AllocationPolicy()
+        demands = [Demand(o.order_id, 0, Tier(o.customer.tier), 1, o.create_time_us) for o in waiting]
+        by_id = {o.order_id: o for o in waiting}
+        return [by_id[d.order_id] for d in serving_order(mode, demands)]
 
     def policy(self, tenant: str) -> TenantStock | None:
         return self._policies.get(tenant)

@@ -227,9 +227,7 @@ class OrderBook:
                 uow.orders.get(tenant, oid)
                 for oid in uow.inventory.backordered(tenant, self.zone, sku, limit)
             ]
-            queue = sorted(
-                (o for o in waiting if o is not None), key=lambda o: (-o.customer.tier, o.create_time_us)
-            )
+            queue = self.inventory.serving_order([o for o in waiting if o is not None])
             done = 0
             for result in self.inventory.allocate_new(uow, tenant, queue, now):
                 if isinstance(result, Exception) or not result.steps:

@@ -312,3 +312,14 @@ def test_allocating_by_hand_takes_the_stock_or_is_refused(backend: Backend) -> N
     assert stock(backend, "acme", "SKU-A") == {"dub-1": (8, 7)}
     assert change(book, ACME, allocated, S.SHIPPED, "ship-1").status is S.SHIPPED
     assert stock(backend, "acme", "SKU-A") == {"dub-1": (4, 3)}
+
+
+def test_fcfs_backorders_are_served_in_arrival_order_whatever_the_tier(backend: Backend) -> None:  # noqa: F811
+    book = book_for(backend)
+    book.inventory.set_stock("initech", "dub-1", "SKU-F", 0, 0)
+    first = create(book, INITECH, "f-1", ("SKU-F", 2))
+    later_gold = create(book, INITECH, "f-2", ("SKU-F", 2), tier=Tier.PLATINUM)
+    assert first.status is later_gold.status is S.BACKORDERED
+    book.inventory.set_stock("initech", "dub-1", "SKU-F", 2, 0)
+    assert book.get(INITECH, first.order_id).status is S.ALLOCATED
+    assert book.get(INITECH, later_gold.order_id).status is S.BACKORDERED
