@@ -315,9 +315,11 @@ def test_allocating_by_hand_takes_the_stock_or_is_refused(backend: Backend) -> N
 
 
 def test_fcfs_backorders_are_served_in_arrival_order_whatever_the_tier(backend: Backend) -> None:  # noqa: F811
-    book = book_for(backend)
+    clock = ManualClock()
+    book = book_for(backend, clock)
     book.inventory.set_stock("initech", "dub-1", "SKU-F", 0, 0)
     first = create(book, INITECH, "f-1", ("SKU-F", 2))
+    clock.advance(1)  # arrival order is creation time (ties, within a microsecond, go by order id)
     later_gold = create(book, INITECH, "f-2", ("SKU-F", 2), tier=Tier.PLATINUM)
     assert first.status is later_gold.status is S.BACKORDERED
     book.inventory.set_stock("initech", "dub-1", "SKU-F", 2, 0)
