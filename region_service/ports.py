@@ -116,7 +116,8 @@ class NewOrderBatch(Protocol):
     ) -> set[str]:
         """All of a batch: raises Fenced unless the shard's epoch is fence.epoch; claims the keys that
         are new; writes entries[i]'s order and event (new_orders[i], events[i]) only if its key was
-        claimed here. Returns the request_ids claimed."""
+        claimed here. Returns the request_ids claimed. It is the transaction's last statement: a
+        store may commit it as a transaction of its own when it is also the first."""
         ...
 
 

@@ -217,7 +217,11 @@ class RegionServer:
             asyncio.create_task(self._every(cfg.reap_interval_s, self.book.reap_holds, "expire stock holds")),
             asyncio.create_task(self._every(cfg.pool_upkeep_interval_s, self._pool_upkeep, "pool upkeep")),
         ]
-        log.info("region %s (zone %s) serving on %s:%d", cfg.region, self.zone, cfg.host, self.port)
+        loop = type(asyncio.get_running_loop())
+        log.info(
+            "region %s (zone %s) serving on %s:%d (event loop %s.%s)",
+            cfg.region, self.zone, cfg.host, self.port, loop.__module__, loop.__qualname__,
+        )  # fmt: skip
 
     def _purge(self) -> object:
         return admin.purge_idempotency(self.runner, self.config.clock.now_us())

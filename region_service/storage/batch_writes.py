@@ -45,8 +45,12 @@ def _params(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 class SqlNewOrderBatch:
     """ports.NewOrderBatch over one transaction's connection."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, sole_statement_commits: bool = False) -> None:
         self._conn = connection
+        # write() is its transaction's last statement; when it is the first too, PostgreSQL may
+        # run it as a transaction of its own (see pg_create): set by the runner, off under its
+        # fault-injection hook, which runs between the work and COMMIT.
+        self._sole_statement_commits = sole_statement_commits
 
     def write(
         self,
@@ -64,8 +68,9 @@ class SqlNewOrderBatch:
         tenant = fence.shard.tenant
         if self._conn.dialect.name == "postgresql" and new_orders:
             keys = [(tenant, method, rid, response) for rid, response in entries]
+            alone = self._sole_statement_commits
             epoch, claimed = pg_create.create_batch(
-                self._conn, str(fence.shard), fence.epoch, keys, new_orders, events, now_us, expires_us
+                self._conn, str(fence.shard), fence.epoch, keys, new_orders, events, now_us, expires_us, alone
             )
             raise_if_fenced(fence, epoch)
             return claimed

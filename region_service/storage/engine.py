@@ -53,6 +53,11 @@ def make_engine(
         )
     if backend == "sqlite":
         return _sqlite_engine(parsed, pool_size, busy_timeout_ms, echo)
+    connect_args: dict[str, Any] = {"connect_timeout": 10, "application_name": "ordermesh"}
+    if backend == "postgresql":
+        # The session default too, not only psycopg's BEGIN: a statement run alone (autocommit, see
+        # storage.pg_create) is then a SERIALIZABLE transaction as well.
+        connect_args["options"] = "-c default_transaction_isolation=serializable"
     return create_engine(
         parsed.set(drivername=_DRIVERS[backend]),
         isolation_level="SERIALIZABLE",
@@ -61,7 +66,7 @@ def make_engine(
         pool_timeout=30,
         pool_pre_ping=pre_ping,
         pool_recycle=1800,
-        connect_args={"connect_timeout": 10, "application_name": "ordermesh"},
+        connect_args=connect_args,
         echo=echo,
     )
 

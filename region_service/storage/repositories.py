@@ -315,7 +315,7 @@ class SqlShardEpochs:
 class SqlUnitOfWork:
     """The repositories of one transaction, all over the same Connection (ports.UnitOfWork)."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, *, sole_statement_commits: bool = False) -> None:
         self.connection = connection
         # Typed as the ports' protocols: UnitOfWork's members are settable, so mypy checks them invariantly.
         self.orders: OrderRepository = SqlOrderRepository(connection)
@@ -324,7 +324,7 @@ class SqlUnitOfWork:
         self.epochs: ShardEpochs = SqlShardEpochs(connection)
         from region_service.storage.batch_writes import SqlNewOrderBatch  # it imports event_row from here
 
-        self.batch: NewOrderBatch = SqlNewOrderBatch(connection)
+        self.batch: NewOrderBatch = SqlNewOrderBatch(connection, sole_statement_commits)
         from region_service.storage.inventory import SqlInventoryStore
 
         self.inventory: InventoryStore = SqlInventoryStore(connection)

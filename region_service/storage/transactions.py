@@ -145,7 +145,9 @@ class SqlTransactionRunner:
                 if read_only:
                     connection.execution_options(**read_only_options(self.engine))
                 with connection.begin():  # commits on exit; rolls back if anything below raises
-                    uow = SqlUnitOfWork(connection)
+                    # A fault-injection hook runs between the work and COMMIT: no statement may
+                    # commit by itself then (see SqlNewOrderBatch.write).
+                    uow = SqlUnitOfWork(connection, sole_statement_commits=self._inject is None)
                     if fence is not None:
                         check_fence(uow, fence)
                     result = work(uow)

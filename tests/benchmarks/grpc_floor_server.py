@@ -1,7 +1,8 @@
 """The floor under CreateOrder's cost: a grpc.aio server whose CreateOrder does no work at all.
 
-Same server options and the same load generator as the real region, one process: what it sustains
-is the most any single-process grpc.aio CreateOrder could, before validation, SQL or commits.
+Same server options, event loop (region_service.cli.event_loop_factory: uvloop when installed) and
+load generator as the real region, one process: what it sustains is the most any single-process
+grpc.aio CreateOrder could, before validation, SQL or commits.
 Run: python -m tests.benchmarks.grpc_floor_server PORT
 """
 
@@ -36,4 +37,7 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1])))
+    from region_service.cli import event_loop_factory
+
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(main(int(sys.argv[1])))

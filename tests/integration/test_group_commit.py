@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -111,3 +111,39 @@ def test_a_fenced_batch_fails_every_request_and_writes_nothing(backend: Backend)
     assert rows(backend) == {"orders": 0, "order_lines": 0, "order_events": 0, "idempotency_keys": 0}
     with pytest.raises(Fenced):
         book.create(WHO, "f-9", "fp-9", draft(), render)
+
+
+def test_on_postgresql_a_batch_is_one_serializable_statement_transaction_unless_a_hook_waits(
+    backend: Backend,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch write is the first and last statement of its transaction: PostgreSQL runs it as a
+    transaction of its own (no BEGIN/COMMIT round trips), SERIALIZABLE by the session default; under
+    a fault-injection hook (which runs between the work and COMMIT) it stays in the runner's."""
+    if backend.kind != "postgresql":
+        pytest.skip("PostgreSQL's one-statement batch (storage.pg_create)")
+    import psycopg
+
+    from region_service.storage import pg_create
+
+    assert backend.scalar("SHOW default_transaction_isolation") == "serializable"
+    seen: list[tuple[str, bool]] = []
+    original = pg_create._execute
+
+    def spy(conn: Any, params: dict[str, Any], sole_statement_commits: bool) -> Any:
+        rows = original(conn, params, sole_statement_commits)
+        driver = conn.connection.driver_connection
+        seen.append((psycopg.pq.TransactionStatus(driver.pgconn.transaction_status).name, driver.autocommit))
+        return rows
+
+    monkeypatch.setattr(pg_create, "_execute", spy)
+    book_for(backend).create(WHO, "alone-1", "fp-alone-1", draft(), render)
+    assert seen == [("IDLE", False)]  # committed by the statement itself; autocommit switched back
+    hooked: list[int] = []
+    book = OrderBook(
+        topology(backend.url), "eu-west", cast(TransactionRunner, backend.runner(inject=hooked.append)),
+        ManualClock(),
+    )  # fmt: skip
+    book.create(WHO, "hooked-1", "fp-hooked-1", draft(), render)
+    assert seen[1] == ("INTRANS", False) and hooked == [1]
+    assert rows(backend) == {"orders": 2, "order_lines": 4, "order_events": 2, "idempotency_keys": 2}
