@@ -6,7 +6,7 @@
 #
 # System packages come from apt and only when missing (needs root; without root, present packages
 # are fine and missing ones are a loud error). The .venv is created with python3 >= 3.11 and
-# `pip install -e '.[dev]'` re-runs only when pyproject.toml changed (hash stamp inside .venv).
+# `pip install -e '.[dev,fast]'` re-runs only when pyproject.toml changed (hash stamp inside .venv).
 # Silent when there is nothing to do; one line per action taken; the tool's log on failure.
 set -euo pipefail
 
@@ -117,7 +117,7 @@ fi
 
 want=$(sha256sum "$repo/pyproject.toml" | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-  say "installing ordermesh[dev] into .venv (pyproject.toml changed)"
-  run "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$repo[dev]"
+  say "installing ordermesh[dev,fast] into .venv (pyproject.toml changed)"
+  run "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$repo[dev,fast]"
   echo "$want" >"$stamp"
 fi
