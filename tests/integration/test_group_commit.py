@@ -113,6 +113,7 @@ def test_a_fenced_batch_fails_every_request_and_writes_nothing(backend: Backend)
         book.create(WHO, "f-9", "fp-9", draft(), render)
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # PostgreSQL's one-statement batch
 def test_on_postgresql_a_batch_is_one_serializable_statement_transaction_unless_a_hook_waits(
     backend: Backend,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
@@ -120,8 +121,6 @@ def test_on_postgresql_a_batch_is_one_serializable_statement_transaction_unless_
     """The batch write is the first and last statement of its transaction: PostgreSQL runs it as a
     transaction of its own (no BEGIN/COMMIT round trips), SERIALIZABLE by the session default; under
     a fault-injection hook (which runs between the work and COMMIT) it stays in the runner's."""
-    if backend.kind != "postgresql":
-        pytest.skip("PostgreSQL's one-statement batch (storage.pg_create)")
     import psycopg
 
     from region_service.storage import pg_create
