@@ -3,31 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from region_service.async_group_commit import AsyncGroupCommit
-
-
-class Recorder:
-    def __init__(self, delay_s: float = 0.002) -> None:
-        self.delay_s = delay_s
-        self.lock = threading.Lock()
-        self.batches: list[tuple[Hashable, list[int]]] = []
-        self.inflight: dict[Hashable, int] = {}
-        self.max_inflight_seen = 0
-
-    def write(self, key: Hashable, items: Sequence[int]) -> list[int | Exception]:
-        with self.lock:
-            self.inflight[key] = self.inflight.get(key, 0) + 1
-            self.max_inflight_seen = max(self.max_inflight_seen, self.inflight[key])
-            self.batches.append((key, list(items)))
-        time.sleep(self.delay_s)
-        with self.lock:
-            self.inflight[key] -= 1
-        return [ValueError(f"odd {i}") if i % 97 == 0 else i * 10 for i in items]
+from tests.unit.test_group_commit import Recorder  # the same stand-in writer
 
 
 async def _hammer(
