@@ -36,6 +36,7 @@ from deploy.postgres_server import PostgresServer
 from deploy.processes import free_port
 from deploy.zookeeper_server import ZooKeeperServer
 from ordermesh.topology import Router, Topology, Zone, hash_api_key
+from ordermesh.topology_inventory import policy_document, warehouses_document
 from region_service.cli import PEER_KEY_ENV
 from region_service.storage.migrate import upgrade
 
@@ -120,7 +121,10 @@ def topology_document(topology: Topology) -> dict[str, Any]:
         "zones": {
             z.name: {
                 "database": z.database_url,
-                "regions": {r.name: {"endpoint": r.endpoint} for r in z.regions},
+                "regions": {
+                    r.name: {"endpoint": r.endpoint, "warehouses": warehouses_document(r.warehouses)}
+                    for r in z.regions
+                },
             }
             for z in topology.zones.values()
         },
@@ -132,6 +136,7 @@ def topology_document(topology: Topology) -> dict[str, Any]:
                 "zones": sorted(t.zones),
                 "api_key_sha256": sorted(t.api_key_sha256),
                 "country_overrides": dict(t.country_overrides),
+                **({"inventory": policy_document(t.inventory)} if t.inventory else {}),
             }
             for t in topology.tenants.values()
         },

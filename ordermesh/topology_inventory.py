@@ -99,6 +99,26 @@ def parse_policy(raw: Any, at: str) -> InventoryPolicy | None:
     return InventoryPolicy(backorder, threshold, allocation, holdback, tier, hold)
 
 
+def warehouses_document(warehouses: tuple[WarehouseSpec, ...]) -> dict[str, dict[str, int]]:
+    """The YAML form of a region's warehouses (parse_warehouses reads it back)."""
+    out: dict[str, dict[str, int]] = {}
+    for w in warehouses:
+        out[w.name] = {"cost": w.cost} if w.capacity is None else {"cost": w.cost, "capacity": w.capacity}
+    return out
+
+
+def policy_document(policy: InventoryPolicy) -> dict[str, Any]:
+    """The YAML form of a tenant's inventory policy (parse_policy reads it back)."""
+    return {
+        "backorder": policy.backorder,
+        "partial_threshold_bps": policy.partial_threshold_bps,
+        "allocation": policy.allocation,
+        "holdback_bps": policy.holdback_bps,
+        "protected_tier": TIERS[policy.protected_tier],
+        "hold_seconds": policy.hold_seconds,
+    }
+
+
 def _choice(value: Any, at: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise InventoryConfigError(at, f"one of {', '.join(allowed)}")

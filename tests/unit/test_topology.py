@@ -367,3 +367,12 @@ def test_inventory_sections_name_the_bad_field(
     with pytest.raises(TopologyError) as bad:
         parse_topology(_with_inventory(region_extra, tenant_extra))
     assert bad.value.path == path
+
+
+def test_the_cluster_topology_document_reads_back_equal() -> None:
+    from deploy.cluster import topology_document
+
+    topo = load_topology(THREE_ZONES)
+    again = parse_topology(copy.deepcopy(topology_document(topo)))
+    assert again.zones == topo.zones and again.tenants == topo.tenants
+    assert again.warehouses() == topo.warehouses() and again.tenants["initech"].inventory is not None
