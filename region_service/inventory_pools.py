@@ -61,11 +61,21 @@ class PoolContext:
     kept: set[tuple[str, int]] = field(default_factory=set)  # grants the last attempt holds
     deferred: list[tuple[str, str, str, int]] = field(default_factory=list)  # (op, owner, sku, qty)
     rebalance: list[tuple[str, RebalanceRequest]] = field(default_factory=list)
+    transaction: object = None  # the unit of work whose decisions kept/deferred/rebalance describe
 
     def new_attempt(self) -> None:
         self.kept.clear()
         self.deferred.clear()
         self.rebalance.clear()
+        self.transaction = None
+
+    def of(self, uow: object) -> PoolContext:
+        """The context, reset when `uow` is a new transaction attempt (the runner re-runs the work
+        on a conflict, and only the attempt that commits may keep grants or defer owner calls)."""
+        if uow is not self.transaction:
+            self.new_attempt()
+            self.transaction = uow
+        return self
 
 
 _local = threading.local()
@@ -96,7 +106,7 @@ class PoolLines:
         now_us: int,
     ) -> tuple[dict[int, int], list[tuple[int, str, int]]]:
         """Availability of the pool lines ({line_no: units}) and the local grants made for them."""
-        ctx = current()
+        ctx = current().of(uow)
         fixed: dict[int, int] = {}
         local: list[tuple[int, str, int]] = []
         for line_no, (sku, quantity) in enumerate(lines):
@@ -144,7 +154,7 @@ class PoolLines:
     ) -> None:
         """After the verdict: local grants it does not hold are released (same transaction); forwarded
         grants it holds are kept, the others released at the owner after the commit."""
-        ctx = current()
+        ctx = current().of(uow)
         for line_no, sku, quantity in local:
             if not held[line_no]:
                 self.pools.release_in(uow, tenant, sku, quantity, now_us)  # type: ignore[arg-type]
@@ -187,7 +197,7 @@ class PoolLines:
         """Ships (op "commit") or frees ("release"; expiry too) a pool hold."""
         strategy, owner = configs.get(hold.sku, ("", ""))
         if strategy == StrategyName.STRONG and owner != self.zone:
-            current().deferred.append((op, owner, hold.sku, hold.quantity))
+            current().of(uow).deferred.append((op, owner, hold.sku, hold.quantity))
             return
         step = self.pools.commit_in if op == "commit" else self.pools.release_in
         step(uow, tenant, hold.sku, hold.quantity, now_us)  # type: ignore[arg-type]
@@ -209,14 +219,18 @@ class PoolLines:
     def run(self, tenant: str, attempt: Callable[[], T]) -> T:
         """Runs `attempt` (one transaction) until no pool line needs its owner zone any more."""
         with self.scope(tenant) as ctx:
-            for _ in range(MAX_FORWARD_ROUNDS):
+            try:
+                for _ in range(MAX_FORWARD_ROUNDS):
+                    ctx.new_attempt()
+                    try:
+                        return attempt()
+                    except NeedsForward as need:
+                        self._forward(tenant, ctx, need.needs)
                 ctx.new_attempt()
-                try:
-                    return attempt()
-                except NeedsForward as need:
-                    self._forward(tenant, ctx, need.needs)
-            ctx.new_attempt()
-            return attempt()
+                return attempt()
+            except BaseException:
+                ctx.new_attempt()  # nothing committed: every grant goes back, no owner call is due
+                raise
 
     def _forward(self, tenant: str, ctx: PoolContext, needs: Collection[Forward]) -> None:
         for need in needs:

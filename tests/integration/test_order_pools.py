@@ -9,14 +9,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
+import psycopg
 import pytest
 
 from consistency.inventory import HoldState
 from consistency.memory_coordinator import MemoryCoordinator, MemoryEnsemble
 from ordermesh.clock import ManualClock
-from ordermesh.errors import InsufficientInventory
+from ordermesh.errors import Contention, InsufficientInventory
 from ordermesh.money import Money
 from ordermesh.order import Customer, OrderDraft, OrderLine
+from ordermesh.retry import RetryPolicy
 from ordermesh.status import OrderStatus
 from ordermesh.topology import Topology, parse_topology
 from region_service.inventory_pools import POOL, PoolLines
@@ -142,3 +144,38 @@ def test_cancel_and_expiry_release_pool_holds(zones: Zones) -> None:
     assert {h.order_id for h in expired} == {at_owner.order_id, away.order_id}
     assert (zones.pool("us", "DROP-S").free, zones.pool("us", "DROP-S").held) == (5, 0)
     assert eu.get(ACME, away.order_id).status is S.ON_HOLD
+
+
+def test_owner_calls_follow_only_the_attempt_that_commits(zones: Zones) -> None:
+    """A transaction re-run on a conflict decides again: the owner sees one grant kept and one
+    release, however many attempts it took; a transaction that never commits gives its grant back."""
+    eu = zones.books["eu"]
+    attempts: list[int] = []
+
+    def conflict_once(attempt: int) -> None:
+        attempts.append(attempt)
+        if attempt == 1:
+            raise psycopg.errors.SerializationFailure("injected")
+
+    engine = cast(SqlTransactionRunner, eu.runner).engine
+    flaky = OrderBook(
+        eu.topology,
+        "eu-west",
+        cast(TransactionRunner, SqlTransactionRunner(engine, inject=conflict_once)),
+        zones.clock,
+    )
+    flaky.inventory.pool_lines = eu.inventory.pool_lines
+    order = create(flaky, ACME, "r-1", ("DROP-S", 2))
+    assert attempts[-2:] == [1, 2] and zones.pool("us", "DROP-S").held == 2
+    change(flaky, ACME, order, None, "cancel-1")
+    assert (zones.pool("us", "DROP-S").free, zones.pool("us", "DROP-S").held) == (5, 0)
+
+    def always(_: int) -> None:
+        raise psycopg.errors.SerializationFailure("injected")
+
+    giving_up = SqlTransactionRunner(engine, RetryPolicy(max_attempts=2), inject=always)
+    doomed = OrderBook(eu.topology, "eu-west", cast(TransactionRunner, giving_up), zones.clock)
+    doomed.inventory.pool_lines = eu.inventory.pool_lines
+    with pytest.raises(Contention):
+        create(doomed, ACME, "r-2", ("DROP-S", 3))
+    assert (zones.pool("us", "DROP-S").free, zones.pool("us", "DROP-S").held) == (5, 0)
