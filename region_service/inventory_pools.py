@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
@@ -93,6 +94,7 @@ class PoolLines:
     def __init__(self, pools: PoolBook, zone: str) -> None:
         self.pools = pools
         self.zone = zone
+        self._rebalancer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{zone}-rebalance")
 
     # -- inside the transaction -----------------------------------------------------------------------
 
@@ -253,11 +255,15 @@ class PoolLines:
                 (book.commit if op == "commit" else book.release)(tenant, sku, quantity)
             except Exception as exc:  # units stay held at the owner: never oversold; logged for release
                 log.error("pool %s/%s: %s of %d at %s failed: %s", tenant, sku, op, quantity, owner, exc)
-        for sku, request in ctx.rebalance:
-            try:
-                self.pools.rebalance(tenant, sku, request, wait_s=0.5)
-            except Exception as exc:  # a later reserve asks again
-                log.warning("pool %s/%s: rebalance failed: %s", tenant, sku, exc)
+        for sku, request in {(sku, r.zone): (sku, r) for sku, r in ctx.rebalance}.values():
+            self._rebalancer.submit(self._rebalance, tenant, sku, request)
+
+    def _rebalance(self, tenant: str, sku: str, request: RebalanceRequest) -> None:
+        """Off the order's path: its callers do not wait for quota to move between zones."""
+        try:
+            self.pools.rebalance(tenant, sku, request, wait_s=0.5)
+        except Exception as exc:  # a later reserve asks again
+            log.warning("pool %s/%s: rebalance failed: %s", tenant, sku, exc)
 
     @staticmethod
     def _unkept(ctx: PoolContext) -> list[tuple[Forward, int]]:
