@@ -153,6 +153,12 @@ class Coordinator(Protocol):
 
     def watch_placements(self, callback: PlacementsCallback) -> Unwatch: ...
 
+    # -- drained regions: an operator's intent, kept across failover-controller leader changes
+    def drained_regions(self, *, timeout: float | None = None) -> frozenset[str]: ...
+
+    def set_drained(self, region: str, drained: bool, *, timeout: float | None = None) -> None:
+        """Marks `region` drained (no failover target, its shards kept off) or not; idempotent."""
+
     # -- leader election
     def election(self, name: str, identifier: str) -> Election: ...
 

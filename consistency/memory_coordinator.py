@@ -52,6 +52,7 @@ class MemoryEnsemble:
     live_sessions: set[int] = field(default_factory=set)
     instances: dict[int, tuple[int, Instance]] = field(default_factory=dict)  # seq -> (session, instance)
     placements: dict[ShardKey, Placement] = field(default_factory=dict)
+    drained: set[str] = field(default_factory=set)
     candidates: dict[str, list[tuple[int, int, str]]] = field(default_factory=dict)  # [(seq, session, id)]
     locks: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (session, seq)
     tokens: dict[str, int] = field(default_factory=dict)
@@ -211,6 +212,17 @@ class MemoryCoordinator:
         with self.ensemble.cond:
             self._require()
             return dict(self.ensemble.placements)
+
+    def drained_regions(self, *, timeout: float | None = None) -> frozenset[str]:
+        with self.ensemble.cond:
+            self._require()
+            return frozenset(self.ensemble.drained)
+
+    def set_drained(self, region: str, drained: bool, *, timeout: float | None = None) -> None:
+        check_name("region", region)
+        with self.ensemble.cond:
+            self._require()
+            (self.ensemble.drained.add if drained else self.ensemble.drained.discard)(region)
 
     def set_placement(
         self, shard: ShardKey, home_region: str, expected_epoch: int | None, *, timeout: float | None = None

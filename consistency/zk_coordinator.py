@@ -28,6 +28,7 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import (
     ConnectionClosedError,
     ConnectionLoss,
+    NodeExistsError,
     NoNodeError,
     SessionExpiredError,
 )
@@ -104,7 +105,7 @@ class ZkCoordinator:
         while self._state is not SessionState.CONNECTED and time.monotonic() < deadline:
             time.sleep(0.005)
         try:
-            for part in ("instances", "placements", "elections", "locks"):
+            for part in ("instances", "placements", "elections", "locks", "drained"):
                 self.call(self._client.ensure_path_async, f"{self.root}/{part}", timeout=timeout)
         except CoordinatorUnavailable:
             self._client.stop()
@@ -295,6 +296,20 @@ class ZkCoordinator:
     def watch_placements(self, callback: PlacementsCallback) -> Unwatch:
         fired = self._fired["placements"]
         return self._watch("placements", lambda: self._directory.read(fired, self._deadline(None)), callback)
+
+    # -- drained regions: one persistent znode per drained region under <root>/drained
+    def drained_regions(self, *, timeout: float | None = None) -> frozenset[str]:
+        return frozenset(self.call(self._client.get_children_async, f"{self.root}/drained", timeout=timeout))
+
+    def set_drained(self, region: str, drained: bool, *, timeout: float | None = None) -> None:
+        path = f"{self.root}/drained/{check_name('region', region)}"
+        try:
+            if drained:
+                self.call(self._client.create_async, path, b"", timeout=timeout)
+            else:
+                self.call(self._client.delete_async, path, timeout=timeout)
+        except (NodeExistsError, NoNodeError):
+            pass  # already as asked
 
     # -- leader election
     def election(self, name: str, identifier: str) -> ZkElection:

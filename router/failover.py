@@ -94,7 +94,6 @@ class FailoverController:
         self.probe = probe
         self.clock = clock
         self.shards = all_shards(topology)
-        self.drained: set[str] = set()  # leader-local: a new leader starts with none (documented)
         self._regions = [r.name for r in topology.regions]
         self._last_live: dict[str, float] = {}
         self._instances: list[Instance] = []
@@ -173,8 +172,9 @@ class FailoverController:
                 self._last_live[region] = now
             dead = self.dead_regions(now)
             placements = self.coordinator.placements()
-            moves = plan_failover(self.topology, placements, live - self.drained, self.shards)
-            moves = [m for m in moves if m.from_region in dead or m.from_region in self.drained]
+            drained = self.drained
+            moves = plan_failover(self.topology, placements, live - drained, self.shards)
+            moves = [m for m in moves if m.from_region in dead or m.from_region in drained]
             if moves:
                 log.warning("regions dead: %s; moving %d shards", sorted(dead), len(moves))
             return self._apply(moves)
@@ -228,6 +228,11 @@ class FailoverController:
             raise InvalidArgument.single("region", f"no region {region!r} in the topology")
         return region
 
+    @property
+    def drained(self) -> frozenset[str]:
+        """Drained regions, as the coordinator keeps them: a new leader inherits its predecessor's."""
+        return self.coordinator.drained_regions()
+
     def failover(self, region: str) -> list[AppliedMove]:
         """Move every shard off `region` now, as if it were dead (one shot: it may get shards again)."""
         self._region(region)
@@ -242,7 +247,7 @@ class FailoverController:
         self._region(region)
         with self._act:
             self._require_leader()
-            self.drained.add(region)
+            self.coordinator.set_drained(region, True)
             healthy = self.live_regions() - self.drained
             moves = plan_drain(self.topology, self.coordinator.placements(), region, self.shards, healthy)
             return self._apply(moves)
@@ -253,10 +258,8 @@ class FailoverController:
             self._region(region)
         with self._act:
             self._require_leader()
-            if region is None:
-                self.drained.clear()
-            else:
-                self.drained.discard(region)
+            for undrained in self.drained if region is None else {region}:
+                self.coordinator.set_drained(undrained, False)
             healthy = self.live_regions() - self.drained
             placements = self.coordinator.placements()
             return self._apply(plan_failback(self.topology, placements, healthy, self.shards, region))
@@ -264,13 +267,12 @@ class FailoverController:
     def status(self) -> list[RegionStatus]:
         live = self.live_regions()
         dead = self.dead_regions() if self._leading else set()
+        drained = self.drained
         counts = {r: 0 for r in self._regions}
         for instance in self._instances:
             counts[instance.region] = counts.get(instance.region, 0) + 1
         return [
-            RegionStatus(
-                r.name, r.zone, counts[r.name], r.name in live, r.name in dead, r.name in self.drained
-            )
+            RegionStatus(r.name, r.zone, counts[r.name], r.name in live, r.name in dead, r.name in drained)
             for r in self.topology.regions
         ]
 

@@ -135,6 +135,23 @@ def test_placement_compare_and_set_raises_epoch_by_one_per_move(backend: Backend
     assert a.placement(SHARD) == Placement(SHARD, "eu-west", 3)
 
 
+def test_drained_regions_are_shared_and_outlive_the_client_that_set_them(backend: Backend) -> None:
+    a, b = backend.client(), backend.client()
+    assert a.drained_regions() == frozenset()
+    a.set_drained("eu-west", True)
+    a.set_drained("eu-west", True)  # idempotent
+    b.set_drained("us-east", True)
+    assert b.drained_regions() == frozenset({"eu-west", "us-east"})
+    a.close()  # an operator's intent, not a session's: it stays when the controller that set it goes
+    c = backend.client()
+    assert c.drained_regions() == frozenset({"eu-west", "us-east"})
+    c.set_drained("eu-west", False)
+    c.set_drained("eu-west", False)
+    assert b.drained_regions() == frozenset({"us-east"})
+    with pytest.raises(ValueError):
+        c.set_drained("bad/region", True)
+
+
 def test_placement_watch_fires_on_every_change(backend: Backend) -> None:
     a, b = backend.client(), backend.client()
     seen: list[dict[ShardKey, Placement]] = []
