@@ -224,7 +224,8 @@ class RegionServer:
         )  # fmt: skip
 
     def _purge(self) -> object:
-        return admin.purge_idempotency(self.runner, self.config.clock.now_us())
+        now = self.config.clock.now_us()
+        return admin.purge_idempotency(self.runner, now), admin.purge_transfers(self.runner, now)
 
     def _pool_upkeep(self) -> object:
         return upkeep(self.pool_book)

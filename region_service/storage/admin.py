@@ -63,6 +63,24 @@ def purge_idempotency(target: SqlTransactionRunner | Engine, now_us: int, batch:
             return total
 
 
+TRANSFER_RETENTION_US = 7 * 24 * 3600 * 1_000_000
+
+
+def purge_transfers(
+    target: SqlTransactionRunner | Engine, now_us: int, retention_us: int = TRANSFER_RETENTION_US
+) -> int:
+    """Deletes finished escrow transfer rows (the donor's `done`, the recipient's `received`) last
+    changed before now - retention. A `sent` row is never purged: it is quota still in transit. The
+    recipient's row guards against a duplicate delivery, which no call outlives by days."""
+    from region_service.storage.pool_schema import pool_transfers
+
+    t = pool_transfers.c
+    statement = delete(pool_transfers).where(
+        t.state.in_(["done", "received"]), t.updated_us < now_us - retention_us
+    )
+    return int(as_runner(target).run(lambda uow: uow.connection.execute(statement).rowcount))
+
+
 @dataclass(frozen=True)
 class StorageStats:
     orders: int
