@@ -101,54 +101,33 @@ def _with_inventory(
     now: int,
     refused: dict[int, OrdermeshError],
 ) -> dict[int, bytes]:
-    """A stock-tracking tenant's batch: fence, claim the keys, decide stock for the new orders,
-    then write them (several statements: the decision needs the claims and the stock rows)."""
+    """A stock-tracking tenant's batch: fence, claim the keys, then decide stock for the new orders in
+    arrival order, in this transaction (the decision needs the claims and the stock rows). An allocated
+    or backordered order is written in its new status (one audit event per step, its stored answer
+    restated); a refused one is not written at all and its key is released, so a retry is decided
+    afresh. `refused` is filled per attempt (a re-run transaction decides again)."""
     from region_service.storage.transactions import raise_if_fenced  # it imports the storage layer
 
     raise_if_fenced(fence, uow.epochs.current(fence.shard))
     claimed = uow.batch.claim_keys(shard.tenant, "CreateOrder", entries, now, now + book.retention_us)
     won = [(i, order, p) for i, order, p in built if items[i].request_id in claimed]
-    created = EventType.CREATED
-    events = [book._event(shard, o, created, None, items[i].who, "", now) for i, o, _ in won]
-    won, events = _reserve(book, uow, shard, items, won, events, now, refused)
-    uow.batch.add_orders([o for _, o, _ in won], events)
-    return {i: p for i, _, p in won}
-
-
-def _reserve(
-    book: OrderBook,
-    uow: UnitOfWork,
-    shard: ShardKey,
-    items: Sequence[NewOrder],
-    won: Won,
-    events: list[OrderEvent],
-    now: int,
-    refused: dict[int, OrdermeshError],
-) -> tuple[Won, list[OrderEvent]]:
-    """Stock for the batch's new orders, in arrival order and in this transaction: an allocated or
-    backordered order is written in its new status (one audit event per step, the stored answer
-    restated); a refused one is not written at all and its key is released, so a retry is decided
-    afresh. `refused` is filled per attempt (a re-run transaction decides again)."""
     refused.clear()
     keys = [items[i].request_id for i, _, _ in won]
     results = book.inventory.allocate_new(uow, shard.tenant, [o for _, o, _ in won], now, keys)
     kept: Won = []
-    kept_events: list[OrderEvent] = []
+    events: list[OrderEvent] = []
     restated: dict[str, bytes] = {}
-    for (i, _, payload), event, result in zip(won, events, results, strict=True):
+    for (i, created, payload), result in zip(won, results, strict=True):
         if isinstance(result, OrdermeshError):
             refused[i] = result
             continue
-        order = result.order
-        kept_events.append(event)
-        for before, step in result.steps:
-            kept_events.append(
-                book._event(shard, step, EventType.STATUS_CHANGED, before, items[i].who, "", now)
-            )
+        events.append(book._event(shard, created, EventType.CREATED, None, items[i].who, "", now))
+        events += book._step_events(shard, result, items[i].who, "", now)
         if result.steps:
-            payload = items[i].render(order)
+            payload = items[i].render(result.order)
             restated[items[i].request_id] = payload
-        kept.append((i, order, payload))
-    uow.inventory.unclaim_keys(shard.tenant, "CreateOrder", [items[i].request_id for i in refused])
-    uow.inventory.restate_keys(shard.tenant, "CreateOrder", restated)
-    return kept, kept_events
+        kept.append((i, result.order, payload))
+    uow.batch.unclaim_keys(shard.tenant, "CreateOrder", [items[i].request_id for i in refused])
+    uow.batch.restate_keys(shard.tenant, "CreateOrder", restated)
+    uow.batch.add_orders([o for _, o, _ in kept], events)
+    return {i: p for i, _, p in kept}

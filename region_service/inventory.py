@@ -39,7 +39,14 @@ SECOND_US = 1_000_000
 # Entering these statuses ships what is held; cancelling releases it.
 SHIPPING = frozenset({S.PARTIALLY_SHIPPED, S.SHIPPED})
 
-__all__ = ["Availability", "InboundRecord", "InventoryBook", "TenantStock", "WarehouseAvailability"]
+__all__ = [
+    "Allocated",
+    "Availability",
+    "InboundRecord",
+    "InventoryBook",
+    "TenantStock",
+    "WarehouseAvailability",
+]
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,20 @@ class Allocated:
 class InventoryBook:
     """One region's inventory operations over its zone database."""
 
-    def __init__(self, topology: Topology, region: str, runner: TransactionRunner, clock: Clock) -> None:
+    def __init__(
+        self,
+        topology: Topology,
+        region: str,
+        runner: TransactionRunner,
+        clock: Clock,
+        *,
+        fence_for: Callable[[str], Fence] | None = None,
+        backorder_hook: Callable[[str, str, int], int] | None = None,
+    ) -> None:
+        """`fence_for(tenant)`: the fence of the tenant's shard in this zone — stock writes are fenced
+        like order writes, so an instance that lost its placement writes no stock either.
+        `backorder_hook(tenant, sku, limit)`: re-decides backorders after stock came in (the OrderBook
+        owns the fencing and audit events of order changes)."""
         self.topology = topology
         self.region = topology.region(region)
         self.zone = self.region.zone
@@ -108,6 +128,9 @@ class InventoryBook:
         self._policies = {
             name: TenantStock.of(t.inventory) for name, t in topology.tenants.items() if t.inventory
         }
+        self.fence_for = fence_for
+        self.backorder_hook = backorder_hook
+        self.pool_lines: PoolLines | None = None  # multi-zone pools, when this region runs a PoolBook
 
     def tracks(self, tenant: str) -> bool:
         """Whether the tenant's orders reserve stock (its topology entry has an `inventory` section)."""
@@ -436,18 +459,10 @@ class InventoryBook:
         return self.pool_lines.run(tenant, attempt)
 
     def allocate_backorders(self, tenant: str, sku: str, limit: int = 200) -> int:
-        """Re-runs the decision for the tenant's backordered orders of `sku` after stock came in.
-
-        Done by OrderBook.allocate_backorders when an OrderBook is attached (it owns the fencing and
-        audit events of order changes); a book without one leaves backorders for the next run."""
+        """Re-runs the decision for the tenant's backordered orders of `sku` after stock came in (by the
+        backorder hook; a book without one leaves backorders for the next stock change)."""
         hook = self.backorder_hook
         return hook(tenant, sku, limit) if hook is not None and tenant in self._policies else 0
-
-    backorder_hook: Callable[[str, str, int], int] | None = None
-    pool_lines: PoolLines | None = None  # multi-zone pools, when this region runs a PoolBook
-    # The fence of the tenant's shard in this zone (set by OrderBook): stock writes are fenced like
-    # order writes, so an instance that lost its placement writes no stock either.
-    fence_for: Callable[[str], Fence] | None = None
 
     def _fence(self, tenant: str) -> Fence | None:
         return self.fence_for(tenant) if self.fence_for is not None else None

@@ -36,7 +36,7 @@ from ordermesh.status import OrderStatus, can_transition
 from ordermesh.topology import Topology
 from region_service.create_batch import NewOrder, Render, write_creates
 from region_service.group_commit import GroupCommit
-from region_service.inventory import InventoryBook
+from region_service.inventory import Allocated, InventoryBook
 from region_service.placement import PlacementView, StaticPlacement
 from region_service.ports import Fence, ListQuery, StoredResponse, TransactionRunner, UnitOfWork
 from region_service.tokens import EventCursor, PageToken, filter_hash
@@ -121,9 +121,14 @@ class OrderBook:
         self.retention_us = idempotency_retention_us
         self.seal_pending = seal_pending
         self._creates: GroupCommit[NewOrder, Reply] = GroupCommit(partial(write_creates, self))
-        self.inventory = InventoryBook(topology, region, runner, clock)
-        self.inventory.backorder_hook = self.allocate_backorders
-        self.inventory.fence_for = lambda tenant: self._fence(self.topology.shard(tenant, self.zone))
+        self.inventory = InventoryBook(
+            topology,
+            region,
+            runner,
+            clock,
+            fence_for=lambda tenant: self._fence(self.topology.shard(tenant, self.zone)),
+            backorder_hook=self.allocate_backorders,
+        )
 
     # -- writes -------------------------------------------------------------------------------------
 
@@ -208,9 +213,16 @@ class OrderBook:
                 {"order_id": current.order_id, "status": current.status.value},
             )
         uow.orders.save_status(result.order, current.version)
-        for before, step in result.steps:
-            uow.events.append(self._event(shard, step, EventType.STATUS_CHANGED, before, who, reason, now))
+        for event in self._step_events(shard, result, who, reason, now):
+            uow.events.append(event)
         return render(result.order)
+
+    def _step_events(
+        self, shard: ShardKey, result: Allocated, who: Principal, reason: str, now: int
+    ) -> list[OrderEvent]:
+        """One STATUS_CHANGED audit event per status an inventory decision moved the order through."""
+        kind = EventType.STATUS_CHANGED
+        return [self._event(shard, step, kind, before, who, reason, now) for before, step in result.steps]
 
     def allocate_backorders(self, tenant: str, sku: str, limit: int = 200) -> int:
         """Stock came in: re-decide the tenant's backordered orders of `sku` in this zone, oldest
@@ -234,10 +246,8 @@ class OrderBook:
                     continue
                 previous = result.steps[0][0]
                 uow.orders.save_status(result.order, result.order.version - len(result.steps))
-                for before, step in result.steps:
-                    uow.events.append(
-                        self._event(shard, step, EventType.STATUS_CHANGED, before, who, "stock arrived", now)
-                    )
+                for event in self._step_events(shard, result, who, "stock arrived", now):
+                    uow.events.append(event)
                 done += previous is OrderStatus.BACKORDERED
             return done
 

@@ -9,16 +9,17 @@ CockroachDB and SQLite (3.35+), so one statement tells which idempotency keys th
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, TextClause, text
+from sqlalchemy import Connection, TextClause, bindparam, delete, text, update
 
 from ordermesh.audit import OrderEvent
 from ordermesh.order import Order
 from region_service.ports import Fence, StoredResponse
 from region_service.storage import pg_create
 from region_service.storage.repositories import SqlShardEpochs, event_row, key_params
+from region_service.storage.schema import idempotency_keys
 
 _ORDER_FIELDS = (
     "order_id", "tenant", "zone", "bucket", "customer_id", "customer_country", "customer_tier", "status",
@@ -94,6 +95,30 @@ class SqlNewOrderBatch:
         suffix = " ON CONFLICT (tenant, method, request_id) DO NOTHING RETURNING request_id"
         claim = _insert("idempotency_keys", _KEY_FIELDS, len(rows), suffix)
         return {str(row[0]) for row in self._conn.execute(claim, _params(rows))}
+
+    def unclaim_keys(self, tenant: str, method: str, request_ids: Collection[str]) -> None:
+        """Drops keys claimed earlier in this transaction for requests that were refused after all."""
+        if not request_ids:
+            return
+        k = idempotency_keys.c
+        self._conn.execute(
+            delete(idempotency_keys).where(
+                k.tenant == tenant, k.method == method, k.request_id.in_(sorted(request_ids))
+            )
+        )
+
+    def restate_keys(self, tenant: str, method: str, payloads: Mapping[str, bytes]) -> None:
+        """Replaces the stored answers of keys claimed earlier in this transaction (the order changed
+        status after its key was claimed: the replay must give the final answer)."""
+        if not payloads:
+            return
+        k = idempotency_keys.c
+        stmt = (
+            update(idempotency_keys)
+            .where(k.tenant == tenant, k.method == method, k.request_id == bindparam("b_request_id"))
+            .values(payload=bindparam("payload"))
+        )
+        self._conn.execute(stmt, [{"b_request_id": r, "payload": p} for r, p in payloads.items()])
 
     def add_orders(self, new_orders: Sequence[Order], events: Sequence[OrderEvent]) -> None:
         if not new_orders:

@@ -3,7 +3,7 @@ transaction. Reads and writes plain consistency values; the arithmetic is consis
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, delete, func, insert, select, tuple_, update
@@ -12,7 +12,6 @@ from consistency.inventory import HoldState, Reservation, StockLevel
 from ordermesh.status import OrderStatus
 from region_service.ports import DueHold, InboundRecord
 from region_service.storage.schema import (
-    idempotency_keys,
     inbound_stock,
     order_lines,
     orders,
@@ -229,30 +228,6 @@ class SqlInventoryStore:
             .limit(limit)
         )
         return [str(r[0]) for r in self._conn.execute(query)]
-
-    def unclaim_keys(self, tenant: str, method: str, request_ids: Collection[str]) -> None:
-        """Drops keys claimed earlier in this transaction for requests that were refused after all."""
-        if not request_ids:
-            return
-        k = idempotency_keys.c
-        self._conn.execute(
-            delete(idempotency_keys).where(
-                k.tenant == tenant, k.method == method, k.request_id.in_(sorted(request_ids))
-            )
-        )
-
-    def restate_keys(self, tenant: str, method: str, payloads: Mapping[str, bytes]) -> None:
-        """Replaces the stored answers of keys claimed earlier in this transaction (the order changed
-        status after its key was claimed: the replay must give the final answer)."""
-        if not payloads:
-            return
-        k = idempotency_keys.c
-        stmt = (
-            update(idempotency_keys)
-            .where(k.tenant == tenant, k.method == method, k.request_id == bindparam("b_request_id"))
-            .values(payload=bindparam("payload"))
-        )
-        self._conn.execute(stmt, [{"b_request_id": r, "payload": p} for r, p in payloads.items()])
 
     def pool_configs(self, tenant: str, zone: str, skus: Collection[str]) -> dict[str, tuple[str, str]]:
         """The multi-zone pools among `skus` as configured in this zone: sku -> (strategy, owner)."""
