@@ -13,28 +13,25 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Hashable, Sequence
-from concurrent.futures import Executor
-from typing import Generic, TypeVar
+from collections.abc import Callable, Coroutine, Hashable, Sequence
+from typing import Any, Generic, TypeVar
 
 I = TypeVar("I")  # noqa: E741  (an item)
 R = TypeVar("R")
 
-Write = Callable[[Hashable, Sequence[I]], Sequence[R | Exception]]
+Write = Callable[[Hashable, Sequence[I]], Coroutine[Any, Any, Sequence[R | Exception]]]
 
 
 class AsyncGroupCommit(Generic[I, R]):
     """`await submit(key, item)` gives this item's result (or raises its error); batches per key."""
 
-    def __init__(
-        self, write: Write[I, R], executor: Executor, max_batch: int = 64, max_inflight: int = 2
-    ) -> None:
+    def __init__(self, write: Write[I, R], max_batch: int = 64, max_inflight: int = 2) -> None:
         self._write = write
-        self._executor = executor
         self.max_batch = max_batch
         self.max_inflight = max_inflight
         self._queues: dict[Hashable, deque[tuple[I, asyncio.Future[R]]]] = {}
         self._inflight: dict[Hashable, int] = {}  # batches of the key being written or about to be
+        self._writing: set[asyncio.Task[Sequence[R | Exception]]] = set()
         self.batches = 0
         self.items = 0
 
@@ -57,7 +54,8 @@ class AsyncGroupCommit(Generic[I, R]):
             self._release(key)
             return
         batch = [queue.popleft() for _ in range(min(self.max_batch, len(queue)))]
-        done = loop.run_in_executor(self._executor, self._write, key, [item for item, _ in batch])
+        done = loop.create_task(self._write(key, [item for item, _ in batch]))
+        self._writing.add(done)  # the loop keeps only a weak reference to a task
         done.add_done_callback(lambda finished: self._settle(loop, key, batch, finished))
 
     def _settle(
@@ -65,8 +63,9 @@ class AsyncGroupCommit(Generic[I, R]):
         loop: asyncio.AbstractEventLoop,
         key: Hashable,
         batch: list[tuple[I, asyncio.Future[R]]],
-        finished: asyncio.Future[Sequence[R | Exception]],
+        finished: asyncio.Task[Sequence[R | Exception]],
     ) -> None:
+        self._writing.discard(finished)
         error = finished.exception()
         results: Sequence[R | BaseException]
         if error is None:

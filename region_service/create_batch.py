@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ordermesh.audit import EventType, OrderEvent
-from ordermesh.errors import OrdermeshError
+from ordermesh.errors import DatabaseUnavailable, OrdermeshError
 from ordermesh.ids import new_order_id
 from ordermesh.order import Order, OrderDraft
 from ordermesh.shard import ShardKey
 from region_service.ports import Fence, StoredResponse, UnitOfWork
+from region_service.storage import pg_create
+from region_service.storage.transactions import ConnectionLost, gave_up, is_retryable, raise_if_fenced
 
 if TYPE_CHECKING:
     from region_service.orders import OrderBook, Principal, Reply
+    from region_service.storage.pg_async import AsyncPg
+    from region_service.storage.transactions import SqlTransactionRunner
 
 Render = Callable[[Order], bytes]
+Answers = list["Reply | Exception"]
+Offload = Callable[[Callable[[], Answers]], Awaitable[Answers]]  # runs a function in the thread pool
 
 
 @dataclass(frozen=True)
@@ -37,28 +45,15 @@ def write_creates(book: OrderBook, key: Hashable, items: Sequence[NewOrder]) -> 
     written. A request_id twice in one batch, or already stored, takes the slow path after the
     commit: replay the stored answer, or IDEMPOTENCY_KEY_REUSED.
     """
-    from region_service.orders import Reply, purged  # orders.py imports this module
-
-    shard = key
-    assert isinstance(shard, ShardKey)
-    first: dict[str, int] = {}
-    for i, item in enumerate(items):
-        first.setdefault(item.request_id, i)
-    unique = sorted(set(first.values()))
+    shard = _shard(key)
+    unique = _first_of_each_key(items)
     refused: dict[int, OrdermeshError] = {}  # orders the inventory decision refused (last attempt)
 
     def work(uow: UnitOfWork) -> dict[int, bytes]:
         now = book.clock.now_us()
-        built = []
-        for i in unique:
-            order_id = new_order_id(book.zone, shard.bucket, book.token_bytes)
-            order = Order.create(order_id, shard.tenant, book.zone, shard.bucket, items[i].draft, now)
-            built.append((i, order, items[i].render(order)))
-        entries = [(items[i].request_id, StoredResponse(items[i].fingerprint, p)) for i, _, p in built]
-        created = EventType.CREATED
+        built, entries, events = _build(book, shard, items, unique, now)
         if book.inventory.tracks(shard.tenant):  # stock decisions need the general path
             return _with_inventory(book, uow, shard, fence, items, built, entries, now, refused)
-        events = [book._event(shard, o, created, None, items[i].who, "", now) for i, o, _ in built]
         # The fence is checked inside this transaction by the batch write itself (one statement on
         # PostgreSQL), before anything it writes can commit.
         claimed = uow.batch.write(
@@ -71,20 +66,117 @@ def write_creates(book: OrderBook, key: Hashable, items: Sequence[NewOrder]) -> 
         stored = book.inventory.run_pools(shard.tenant, lambda: book.runner.run(work))
     except OrdermeshError as err:
         return [err] * len(items)
-    answers: list[Reply | Exception] = []
+    return answers(book, items, stored, refused)
+
+
+@dataclass(frozen=True)
+class OnLoop:
+    """What CreateOrder batches need to run on the event loop: the zone database's async pool, and
+    the region's transaction runner, whose retry policy and counters they share."""
+
+    pg: AsyncPg
+    runner: SqlTransactionRunner
+    rng: random.Random
+
+
+async def write_creates_async(
+    book: OrderBook, on_loop: OnLoop, key: Hashable, items: Sequence[NewOrder], offload: Offload
+) -> list[Reply | Exception]:
+    """write_creates on the event loop, for PostgreSQL and a tenant that tracks no stock: the same
+    one statement (storage.pg_create), re-run whole on conflicts like SqlTransactionRunner does, and
+    on a connection lost mid-statement too: a re-run after a commit finds its keys taken and replays.
+    When some order found its key already taken (a retry, or a reused key), its stored answer is
+    read by the synchronous `answers`, run through `offload` (the thread pool)."""
+    from region_service.orders import Reply  # orders.py imports this module
+
+    shard = _shard(key)
+    unique = _first_of_each_key(items)
+    runner, policy = on_loop.runner, on_loop.runner.policy
+    try:
+        fence = book._fence(shard)
+        attempt = 0
+        while True:
+            attempt += 1
+            runner.record("attempts")
+            now = book.clock.now_us()
+            built, entries, events = _build(book, shard, items, unique, now)
+            keys = [(shard.tenant, "CreateOrder", rid, response) for rid, response in entries]
+            try:
+                async with on_loop.pg.connection() as conn:
+                    epoch, claimed = await pg_create.create_batch_async(
+                        conn, str(shard), fence.epoch, keys, [o for _, o, _ in built], events, now,
+                        now + book.retention_us,
+                    )  # fmt: skip
+            except Exception as exc:
+                if not is_retryable(exc):
+                    raise
+                if not policy.should_retry(attempt):
+                    runner.record("contention_failures")
+                    if isinstance(exc, ConnectionLost):
+                        raise DatabaseUnavailable("the zone database connection keeps breaking") from exc
+                    raise gave_up(attempt, exc) from exc
+                runner.record("retries")
+                await asyncio.sleep(policy.delay(attempt, on_loop.rng))
+                continue
+            raise_if_fenced(fence, epoch)
+            runner.record("transactions")
+            break
+    except OrdermeshError as err:
+        return [err] * len(items)
+    stored = {i: p for i, _, p in built if items[i].request_id in claimed}
+    if len(stored) < len(items):
+        return await offload(lambda: answers(book, items, stored, {}))
+    return [Reply(stored[i], replayed=False) for i in range(len(items))]
+
+
+def answers(
+    book: OrderBook, items: Sequence[NewOrder], stored: dict[int, bytes], refused: dict[int, OrdermeshError]
+) -> list[Reply | Exception]:
+    """Each caller's answer: its new order, its refusal, or (key taken) the stored answer replayed."""
+    from region_service.orders import Reply, purged  # orders.py imports this module
+
+    out: list[Reply | Exception] = []
     for i, item in enumerate(items):
         if i in refused:
-            answers.append(refused[i])
+            out.append(refused[i])
             continue
         if i in stored:
-            answers.append(Reply(stored[i], replayed=False))
+            out.append(Reply(stored[i], replayed=False))
             continue
         try:
             answer = book._stored_answer(item.who, "CreateOrder", item.request_id, item.fingerprint)
-            answers.append(answer if answer is not None else purged(item.request_id))
+            out.append(answer if answer is not None else purged(item.request_id))
         except OrdermeshError as err:
-            answers.append(err)
-    return answers
+            out.append(err)
+    return out
+
+
+def _shard(key: Hashable) -> ShardKey:
+    assert isinstance(key, ShardKey)
+    return key
+
+
+def _first_of_each_key(items: Sequence[NewOrder]) -> list[int]:
+    """Positions of the first item of each request_id (a repeat in one batch is answered after)."""
+    first: dict[str, int] = {}
+    for i, item in enumerate(items):
+        first.setdefault(item.request_id, i)
+    return sorted(set(first.values()))
+
+
+def _build(
+    book: OrderBook, shard: ShardKey, items: Sequence[NewOrder], unique: Sequence[int], now: int
+) -> tuple[Won, list[tuple[str, StoredResponse]], list[OrderEvent]]:
+    """The new orders of one attempt (fresh ids and time), their stored answers and CREATED events."""
+    built: Won = []
+    for i in unique:
+        order_id = new_order_id(book.zone, shard.bucket, book.token_bytes)
+        order = Order.create(order_id, shard.tenant, book.zone, shard.bucket, items[i].draft, now)
+        built.append((i, order, items[i].render(order)))
+    entries = [(items[i].request_id, StoredResponse(items[i].fingerprint, p)) for i, _, p in built]
+    created = EventType.CREATED
+    events = [book._event(shard, o, created, None, items[i].who, "", now) for i, o, _ in built]
+    return built, entries, events
 
 
 Won = list[tuple[int, Order, bytes]]
@@ -106,8 +198,6 @@ def _with_inventory(
     or backordered order is written in its new status (one audit event per step, its stored answer
     restated); a refused one is not written at all and its key is released, so a retry is decided
     afresh. `refused` is filled per attempt (a re-run transaction decides again)."""
-    from region_service.storage.transactions import raise_if_fenced  # it imports the storage layer
-
     raise_if_fenced(fence, uow.epochs.current(fence.shard))
     claimed = uow.batch.claim_keys(shard.tenant, "CreateOrder", entries, now, now + book.retention_us)
     won = [(i, order, p) for i, order, p in built if items[i].request_id in claimed]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import secrets
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,7 @@ from ordermesh.shard import ShardKey
 from ordermesh.topology import Topology
 from region_service import inventory_servicer, pool_peer_servicer
 from region_service.auth import AuthInterceptor
+from region_service.create_batch import OnLoop
 from region_service.grpc_pool_peers import GrpcPoolPeers, InstanceEndpoints
 from region_service.inventory_pools import PoolLines
 from region_service.membership import Membership
@@ -45,10 +47,14 @@ from region_service.servicer import SERVICE, OrderServiceServicer, generic_handl
 from region_service.storage import admin, chain
 from region_service.storage.engine import make_engine
 from region_service.storage.migrate import check_schema
+from region_service.storage.pg_async import AsyncPg
 from region_service.storage.transactions import SqlTransactionRunner
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# CreateOrder's pool on the loop: one batch per shard is in flight at a time (servicer.py), so a few
+# connections serve the busy shards; at most CREATE_CONNECTIONS_MAX are open when many shards write.
+CREATE_CONNECTIONS, CREATE_CONNECTIONS_MAX = 4, 16
 
 
 @dataclass
@@ -159,7 +165,9 @@ class RegionServer:
 
     async def start(self) -> None:
         cfg = self.config
-        self.servicer = OrderServiceServicer(self.book, executor=self.executor, watch_poll_s=cfg.watch_poll_s)
+        self.servicer = OrderServiceServicer(
+            self.book, executor=self.executor, watch_poll_s=cfg.watch_poll_s, on_loop=self._creates_on_loop()
+        )
         self.server = aio.server(
             interceptors=[AuthInterceptor(cfg.topology)],
             options=[
@@ -239,6 +247,13 @@ class RegionServer:
             except Exception as exc:  # a background job must outlive a database outage
                 log.warning("%s failed: %s", what, exc)
 
+    def _creates_on_loop(self) -> OnLoop | None:
+        """PostgreSQL: CreateOrder batches run on the event loop over their own small pool."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        pool = AsyncPg(self.engine.url, CREATE_CONNECTIONS, CREATE_CONNECTIONS_MAX)
+        return OnLoop(pool, self.runner, random.Random())
+
     async def stop(self, grace: float | None = None) -> None:
         """Drains and stops; safe to call more than once."""
         if self.server is None or self._stopped.is_set():
@@ -256,6 +271,8 @@ class RegionServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.executor.shutdown(wait=True)
+        if self.servicer is not None and self.servicer.on_loop is not None:
+            await self.servicer.on_loop.pg.close()
         self._close_pools()
         self.engine.dispose()
         log.info("region %s stopped", self.config.region)

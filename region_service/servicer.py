@@ -1,8 +1,10 @@
 """OrderServiceServicer: the gRPC shell of a region instance — translate, call the OrderBook, translate back.
 
 Failure semantics: the OrderBook is synchronous (SQLAlchemy), so each call runs in a bounded thread
-pool — except CreateOrder, validated on the loop and written in batches, one pool hop per batch
-(region_service.async_group_commit). Domain errors become their rich status; a lost database
+pool — except CreateOrder, validated on the loop and written in batches (region_service.
+async_group_commit): on PostgreSQL, for tenants that track no stock, each batch is one statement
+run on the loop itself (storage.pg_async); otherwise one pool hop per batch. Domain errors become
+their rich status; a lost database
 connection becomes UNAVAILABLE (DATABASE_UNAVAILABLE), retryable with the same request_id. A
 request whose bytes do not parse is INVALID_ARGUMENT, not INTERNAL: the deserializers here never
 raise.
@@ -14,21 +16,23 @@ import asyncio
 import functools
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import grpc
+import psycopg
 from grpc import aio
 from sqlalchemy import exc as sa_exc
 
 from ordermesh.api.v1 import orders_pb2 as pb
 from ordermesh.errors import DatabaseUnavailable, InvalidArgument
 from ordermesh.rpc_errors import to_rpc_status
+from ordermesh.shard import ShardKey
 from region_service import translate as tr
 from region_service.async_group_commit import AsyncGroupCommit
 from region_service.auth import current_principal
-from region_service.create_batch import NewOrder
+from region_service.create_batch import NewOrder, OnLoop, write_creates_async
 from region_service.orders import OrderBook, Reply
 from region_service.servicer_shell import ServicerShell
 
@@ -45,7 +49,9 @@ def is_database_unavailable(exc: BaseException) -> bool:
     """Connectivity failures (server gone, connection dropped, pool exhausted, SQLite busy)."""
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
+    return isinstance(
+        exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError | psycopg.OperationalError
+    )
 
 
 class OrderServiceServicer(ServicerShell):
@@ -58,14 +64,24 @@ class OrderServiceServicer(ServicerShell):
         executor: ThreadPoolExecutor | None = None,
         watch_poll_s: float = 0.1,
         watch_page: int = 200,
+        on_loop: OnLoop | None = None,
     ) -> None:
         super().__init__(executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="orderbook"))
         self.book = book
         self.watch_poll_s = watch_poll_s
         self.watch_page = watch_page
+        self.on_loop = on_loop  # the zone database on the loop (PostgreSQL only), for CreateOrder batches
         self._creates: AsyncGroupCommit[NewOrder, Reply] = AsyncGroupCommit(
-            book.write_creates, self.executor, max_inflight=CREATE_BATCHES_IN_FLIGHT
+            self._write_creates, max_inflight=CREATE_BATCHES_IN_FLIGHT
         )
+
+    async def _write_creates(self, shard: Hashable, items: Sequence[NewOrder]) -> Sequence[Reply | Exception]:
+        """One batch: on the loop when it can be (see the module docstring), else in the pool."""
+        on_loop = self.on_loop
+        tracked = isinstance(shard, ShardKey) and self.book.inventory.tracks(shard.tenant)
+        if on_loop is not None and not tracked:
+            return await write_creates_async(self.book, on_loop, shard, items, self._run)
+        return await self._run(self.book.write_creates, shard, items)
 
     async def CreateOrder(self, request: pb.CreateOrderRequest | None, context: aio.ServicerContext) -> bytes:
         async def call() -> bytes:

@@ -123,11 +123,7 @@ class SqlTransactionRunner:
                     raise
                 if not self.policy.should_retry(attempt):
                     self._count("contention_failures")
-                    raise Contention(
-                        f"transaction gave up after {attempt} attempts on conflicts; "
-                        f"safe to retry with the same request_id (last: {_first_line(exc)})",
-                        {"attempts": str(attempt)},
-                    ) from exc
+                    raise gave_up(attempt, exc) from exc
                 self._count("retries")
                 if self._on_retry is not None:
                     self._on_retry(attempt, exc)
@@ -160,9 +156,23 @@ class SqlTransactionRunner:
                 raise ConnectionLost(f"connection lost before COMMIT: {_first_line(exc)}") from exc
             raise
 
+    def record(self, name: str) -> None:
+        """Counts one event of a transaction run outside `run` (the event loop's CreateOrder batches):
+        "attempts", "retries", "transactions" or "contention_failures"."""
+        self._count(name)
+
     def _count(self, name: str) -> None:
         with self._lock:
             setattr(self._stats, name, getattr(self._stats, name) + 1)
+
+
+def gave_up(attempts: int, last: BaseException) -> Contention:
+    """The error of a transaction that kept conflicting until the retry policy's last attempt."""
+    return Contention(
+        f"transaction gave up after {attempts} attempts on conflicts; "
+        f"safe to retry with the same request_id (last: {_first_line(last)})",
+        {"attempts": str(attempts)},
+    )
 
 
 def as_runner(target: SqlTransactionRunner | Engine) -> SqlTransactionRunner:
