@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import functools
 import re
 import secrets
 from collections.abc import Callable
@@ -27,17 +29,28 @@ class OrderIdParts:
 
 def new_order_id(zone: str, bucket: int, token_bytes: TokenSource = secrets.token_bytes) -> str:
     """A fresh id "{zone}-{bucket}-{token}"; the token is 128 random bits, so ids leak no counts."""
+    return f"{_prefix(zone, bucket)}{_token(token_bytes(16))}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _prefix(zone: str, bucket: int) -> str:
+    """"{zone}-{bucket}-", checked once per shard (CreateOrder makes one id per order)."""
     if not 0 <= bucket < MAX_BUCKETS:
         raise ValueError(f"bucket out of range: {bucket}")
-    value = int.from_bytes(token_bytes(16), "big")
-    chars = []
-    for _ in range(TOKEN_LENGTH):
-        value, digit = divmod(value, 32)
-        chars.append(_ALPHABET[digit])
-    order_id = f"{zone}-{bucket}-{''.join(reversed(chars))}"
-    if not ORDER_ID.fullmatch(order_id):
+    if not ORDER_ID.fullmatch(f"{zone}-{bucket}-{'0' * TOKEN_LENGTH}"):
         raise ValueError(f"zone name cannot be used in an order id: {zone!r}")
-    return order_id
+    return f"{zone}-{bucket}-"
+
+
+# RFC 4648 base32 digits -> ours: base64.b32encode does the 5-bit grouping in C.
+_FROM_RFC4648 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
+
+
+def _token(raw: bytes) -> str:
+    """The 128-bit value as 26 base-32 digits, most significant first (the top digit is 0-3): the
+    value shifted into 136 bits, 2 leading zero bits included, encodes 26 digits then padding."""
+    shifted = (int.from_bytes(raw, "big") << 6).to_bytes(17, "big")
+    return base64.b32encode(shifted)[:TOKEN_LENGTH].translate(_FROM_RFC4648).decode()
 
 
 def parse_order_id(text: str, field_path: str = "order_id") -> OrderIdParts:

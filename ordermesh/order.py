@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, replace
 
@@ -58,12 +59,14 @@ class Order:
     create_time_us: int
     update_time_us: int
 
-    @property
+    @functools.cached_property
     def total(self) -> Money:
-        total = Money.zero(self.lines[0].unit_price.currency)
-        for line in self.lines:
-            total = total + line.subtotal
-        return total
+        """The sum of the lines' subtotals (computed once: a CreateOrder reads it for its reply and
+        for its row; lines never change, a changed order is a new instance)."""
+        currency = self.lines[0].unit_price.currency
+        if any(line.unit_price.currency != currency for line in self.lines):
+            raise ValueError(f"an order's lines must share one currency, not {currency} and others")
+        return Money(sum(line.unit_price.amount_minor * line.quantity for line in self.lines), currency)
 
     @property
     def etag(self) -> str:
