@@ -13,10 +13,10 @@ import contextlib
 import logging
 import random
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -48,6 +48,7 @@ from region_service.storage import admin, chain
 from region_service.storage.engine import make_engine
 from region_service.storage.migrate import check_schema
 from region_service.storage.pg_async import AsyncPg
+from region_service.storage.pg_seal import LoopSealer
 from region_service.storage.transactions import SqlTransactionRunner
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,7 @@ class RegionServer:
         self.server: aio.Server | None = None
         self.port = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self.loop_sealer: LoopSealer | None = None
         self._stopped = asyncio.Event()
 
     def seal(self, shard: ShardKey | None = None) -> object:
@@ -220,7 +222,7 @@ class RegionServer:
             endpoint = f"{cfg.host}:{self.port}"
             await asyncio.get_running_loop().run_in_executor(self.executor, self.membership.start, endpoint)
         self._tasks = [
-            asyncio.create_task(self._every(cfg.seal_interval_s, self.seal, "seal")),
+            asyncio.create_task(self._sealing(cfg.seal_interval_s)),
             asyncio.create_task(self._every(cfg.purge_interval_s, self._purge, "purge idempotency keys")),
             asyncio.create_task(self._every(cfg.reap_interval_s, self.book.reap_holds, "expire stock holds")),
             asyncio.create_task(self._every(cfg.pool_upkeep_interval_s, self._pool_upkeep, "pool upkeep")),
@@ -238,12 +240,23 @@ class RegionServer:
     def _pool_upkeep(self) -> object:
         return upkeep(self.pool_book)
 
+    def _sealing(self, seconds: float) -> Coroutine[Any, Any, None]:
+        """The periodic sealer. On PostgreSQL it runs on the event loop over its own connection
+        (storage.pg_seal): in a worker thread its Python work convoys the GIL with the loop."""
+        if self.engine.dialect.name != "postgresql":
+            return self._every(seconds, self.seal, "seal")
+        self.loop_sealer = LoopSealer(AsyncPg(self.engine.url, size=1, max_open=1), self.runner)
+        return self._every_on_loop(seconds, self.loop_sealer.seal_pending, "seal")
+
     async def _every(self, seconds: float, job: Callable[[], object], what: str) -> None:
         loop = asyncio.get_running_loop()
+        await self._every_on_loop(seconds, lambda: loop.run_in_executor(self.executor, job), what)
+
+    async def _every_on_loop(self, seconds: float, job: Callable[[], Awaitable[object]], what: str) -> None:
         while True:
             await asyncio.sleep(seconds)
             try:
-                await loop.run_in_executor(self.executor, job)
+                await job()
             except Exception as exc:  # a background job must outlive a database outage
                 log.warning("%s failed: %s", what, exc)
 
@@ -270,6 +283,8 @@ class RegionServer:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.loop_sealer is not None:
+            await self.loop_sealer.pg.close()
         self.executor.shutdown(wait=True)
         if self.servicer is not None and self.servicer.on_loop is not None:
             await self.servicer.on_loop.pg.close()

@@ -238,14 +238,39 @@ def event_row(event: OrderEvent) -> dict[str, Any]:
     }
 
 
-def order_event(row: Row[Any]) -> OrderEvent:
+# The columns an OrderEvent is made of, in the order `event_of` takes them (order_events' own order).
+EVENT_FIELDS = tuple(order_events.c[name] for name in (
+    "event_id", "shard_key", "order_id", "order_version", "event_type", "from_status", "to_status",
+    "actor", "reason", "occurred_us",
+))  # fmt: skip
+
+
+def event_of(
+    event_id: str,
+    shard_key: str,
+    order_id: str,
+    order_version: int,
+    event_type: str,
+    from_status: str | None,
+    to_status: str,
+    actor: str,
+    reason: str,
+    occurred_us: int,
+) -> OrderEvent:
+    """An OrderEvent from its stored column values, whichever driver read them (SQLAlchemy or psycopg)."""
     return OrderEvent(
-        event_id=row.event_id, shard=ShardKey.parse(row.shard_key), order_id=row.order_id,
-        order_version=row.order_version, type=EventType(row.event_type),
-        from_status=OrderStatus(row.from_status) if row.from_status else None,
-        to_status=OrderStatus(row.to_status), actor=row.actor, reason=row.reason,
-        occurred_us=row.occurred_us,
-    )
+        event_id=event_id, shard=ShardKey.parse(shard_key), order_id=order_id,
+        order_version=order_version, type=EventType(event_type),
+        from_status=OrderStatus(from_status) if from_status else None,
+        to_status=OrderStatus(to_status), actor=actor, reason=reason, occurred_us=occurred_us,
+    )  # fmt: skip
+
+
+def order_event(row: Row[Any]) -> OrderEvent:
+    return event_of(
+        row.event_id, row.shard_key, row.order_id, row.order_version, row.event_type, row.from_status,
+        row.to_status, row.actor, row.reason, row.occurred_us,
+    )  # fmt: skip
 
 
 def sealed_event(row: Row[Any]) -> SealedEvent:
