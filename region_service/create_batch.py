@@ -103,10 +103,11 @@ async def write_creates_async(
             keys = [(shard.tenant, "CreateOrder", rid, response) for rid, response in entries]
             try:
                 async with on_loop.pg.connection() as conn:
-                    epoch, claimed = await pg_create.create_batch_async(
-                        conn, str(shard), fence.epoch, keys, [o for _, o, _ in built], events, now,
+                    batch = pg_create.NewOrders(
+                        str(shard), fence.epoch, keys, [o for _, o, _ in built], events, now,
                         now + book.retention_us,
                     )  # fmt: skip
+                    epoch, claimed = await pg_create.create_batch_async(conn, batch)
             except Exception as exc:
                 if not is_retryable(exc):
                     raise

@@ -70,9 +70,10 @@ class SqlNewOrderBatch:
         if self._conn.dialect.name == "postgresql" and new_orders:
             keys = [(tenant, method, rid, response) for rid, response in entries]
             alone = self._sole_statement_commits
-            epoch, claimed = pg_create.create_batch(
-                self._conn, str(fence.shard), fence.epoch, keys, new_orders, events, now_us, expires_us, alone
+            batch = pg_create.NewOrders(
+                str(fence.shard), fence.epoch, keys, new_orders, events, now_us, expires_us
             )
+            epoch, claimed = pg_create.create_batch(self._conn, batch, alone)
             raise_if_fenced(fence, epoch)
             return claimed
         raise_if_fenced(fence, SqlShardEpochs(self._conn).current(fence.shard))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -79,80 +80,64 @@ CREATE = (
 )
 
 
+@dataclass(frozen=True)
+class NewOrders:
+    """One batch: keys[i] = (tenant, method, request_id, response) belongs to orders[i] and
+    events[i], all of one tenant and method; written only if the shard's epoch is held_epoch."""
+
+    shard_key: str
+    held_epoch: int
+    keys: Sequence[tuple[str, str, str, StoredResponse]]
+    orders: Sequence[Order]
+    events: Sequence[OrderEvent]
+    now_us: int
+    expires_us: int
+
+    def params(self) -> dict[str, Any]:
+        """CREATE's parameters."""
+        tenant, method = self.keys[0][0], self.keys[0][1]
+        key_rows, order_rows, line_rows, event_rows = [], [], [], []
+        for (_, _, rid, response), o, e in zip(self.keys, self.orders, self.events, strict=True):
+            key_rows.append((rid, response.fingerprint, response.payload.hex()))
+            total = o.total
+            order_rows.append((
+                rid, o.order_id, o.tenant, o.zone, o.bucket, o.customer.customer_id, o.customer.country,
+                o.customer.tier, o.status.value, o.version, total.currency, total.amount_minor,
+                o.create_time_us, o.update_time_us,
+            ))  # fmt: skip
+            line_rows += [
+                (rid, o.order_id, n, x.sku, x.quantity, x.unit_price.amount_minor, x.unit_price.currency)
+                for n, x in enumerate(o.lines)
+            ]
+            event_rows.append((
+                rid, e.event_id, str(e.shard), e.order_id, e.order_version, e.type.value,
+                e.from_status.value if e.from_status else None, e.to_status.value, e.actor, e.reason,
+                e.occurred_us,
+            ))  # fmt: skip
+        return {
+            "shard": self.shard_key, "held": self.held_epoch, "tenant": tenant, "method": method,
+            "now": self.now_us, "expires": self.expires_us, "keys": _json(key_rows),
+            "orders": _json(order_rows), "lines": _json(line_rows), "events": _json(event_rows),
+        }  # fmt: skip
+
+
 def create_batch(
-    conn: Connection,
-    shard_key: str,
-    held_epoch: int,
-    keys: Sequence[tuple[str, str, str, StoredResponse]],
-    new_orders: Sequence[Order],
-    events: Sequence[OrderEvent],
-    now_us: int,
-    expires_us: int,
-    sole_statement_commits: bool = False,
+    conn: Connection, batch: NewOrders, sole_statement_commits: bool = False
 ) -> tuple[int, set[str]]:
-    """(the shard's epoch, the request_ids claimed); keys[i] = (tenant, method, request_id, response)
-    belongs to new_orders[i] and events[i], all of one tenant and method. Writes nothing unless the
-    shard's epoch is held_epoch."""
-    params = batch_params(shard_key, held_epoch, keys, new_orders, events, now_us, expires_us)
-    return batch_answer(_execute(conn, params, sole_statement_commits))
+    """(the shard's epoch, the request_ids claimed) of one batch, on a SQLAlchemy connection."""
+    return _answer(_execute(conn, batch.params(), sole_statement_commits))
 
 
-async def create_batch_async(
-    conn: psycopg.AsyncConnection[Any],
-    shard_key: str,
-    held_epoch: int,
-    keys: Sequence[tuple[str, str, str, StoredResponse]],
-    new_orders: Sequence[Order],
-    events: Sequence[OrderEvent],
-    now_us: int,
-    expires_us: int,
-) -> tuple[int, set[str]]:
+async def create_batch_async(conn: psycopg.AsyncConnection[Any], batch: NewOrders) -> tuple[int, set[str]]:
     """create_batch as a transaction of its own on an autocommit async connection (storage.pg_async)."""
-    params = batch_params(shard_key, held_epoch, keys, new_orders, events, now_us, expires_us)
     async with conn.cursor() as cursor:
-        await cursor.execute(CREATE, params)
-        return batch_answer(await cursor.fetchall())
+        await cursor.execute(CREATE, batch.params())
+        return _answer(await cursor.fetchall())
 
 
-def batch_answer(rows: Sequence[tuple[Any, ...]]) -> tuple[int, set[str]]:
+def _answer(rows: Sequence[tuple[Any, ...]]) -> tuple[int, set[str]]:
     """(the epoch read, the request_ids claimed) from the rows CREATE answered."""
     return int(rows[0][0]), {str(r[1]) for r in rows if r[1] is not None}
-
-
-def batch_params(
-    shard_key: str,
-    held_epoch: int,
-    keys: Sequence[tuple[str, str, str, StoredResponse]],
-    new_orders: Sequence[Order],
-    events: Sequence[OrderEvent],
-    now_us: int,
-    expires_us: int,
-) -> dict[str, Any]:
-    """CREATE's parameters for one batch (see create_batch)."""
-    tenant, method = keys[0][0], keys[0][1]
-    key_rows, order_rows, line_rows, event_rows = [], [], [], []
-    for (_, _, rid, response), o, e in zip(keys, new_orders, events, strict=True):
-        key_rows.append((rid, response.fingerprint, response.payload.hex()))
-        total = o.total
-        order_rows.append((
-            rid, o.order_id, o.tenant, o.zone, o.bucket, o.customer.customer_id, o.customer.country,
-            o.customer.tier, o.status.value, o.version, total.currency, total.amount_minor, o.create_time_us,
-            o.update_time_us,
-        ))  # fmt: skip
-        line_rows += [
-            (rid, o.order_id, n, x.sku, x.quantity, x.unit_price.amount_minor, x.unit_price.currency)
-            for n, x in enumerate(o.lines)
-        ]
-        event_rows.append((
-            rid, e.event_id, str(e.shard), e.order_id, e.order_version, e.type.value,
-            e.from_status.value if e.from_status else None, e.to_status.value, e.actor, e.reason,
-            e.occurred_us,
-        ))  # fmt: skip
-    return {
-        "shard": shard_key, "held": held_epoch, "tenant": tenant, "method": method, "now": now_us,
-        "expires": expires_us, "keys": _json(key_rows), "orders": _json(order_rows),
-        "lines": _json(line_rows), "events": _json(event_rows),
-    }  # fmt: skip
 
 
 _json = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":")).encode

@@ -51,9 +51,9 @@ def batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     sizes: list[int] = []
     real: Batch = pg_create.create_batch_async
 
-    async def counting(conn: Any, shard: str, held: int, keys: Any, *rest: Any) -> Any:
-        sizes.append(len(keys))
-        return await real(conn, shard, held, keys, *rest)
+    async def counting(conn: Any, batch: pg_create.NewOrders) -> Any:
+        sizes.append(len(batch.keys))
+        return await real(conn, batch)
 
     monkeypatch.setattr(pg_create, "create_batch_async", counting)
     return sizes
