@@ -9,8 +9,10 @@ the same run, round by round, at the same client concurrency and for the same du
 - pgbench: the equivalent SQL transaction (BEGIN; one orders row; 3 order_lines rows in one INSERT;
   COMMIT) into ordermesh's own tables, migrated into a second database so indexes match.
 
-Prints per round and the median: orders/s, p50, p99 of each side and ratio = ordermesh / pgbench
-(target >= 0.35), and writes the figures for simulation.calibration (ORDERMESH_BENCH_OUT).
+The client is this module's Python one, or with ORDERMESH_BENCH_CLIENT=cpp the C++ loadgen.cc
+(built on demand): same calls, same window, a fraction of the CPU. Prints per round and the median:
+orders/s, p50, p99 of each side and ratio = ordermesh / pgbench (target >= 0.35), and writes the
+figures for simulation.calibration (ORDERMESH_BENCH_OUT).
 The ratio is reported, not asserted: only errors or zero throughput fail the test.
 """
 
@@ -21,6 +23,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -51,6 +54,9 @@ ROUNDS = _env_int("ORDERMESH_BENCH_ROUNDS", 3)
 SECONDS = _env_int("ORDERMESH_BENCH_SECONDS", 15)
 WARMUP = _env_int("ORDERMESH_BENCH_WARMUP", 3)
 CONCURRENCY = _env_int("ORDERMESH_BENCH_CONCURRENCY", 8)
+# The gRPC client: "python" (this module's grpc.aio load generator) or "cpp" (loadgen.cc, a light
+# client like pgbench's; it leaves the CPUs it would use to the server and PostgreSQL).
+CLIENT = os.environ.get("ORDERMESH_BENCH_CLIENT", "python")
 # psycopg 3 prepares a statement server-side after 5 executions on a connection, so the region server
 # runs prepared statements once warm; pgbench gets the same (override: simple / extended).
 PGBENCH_MODE = os.environ.get("ORDERMESH_BENCH_PGBENCH_MODE", "prepared")
@@ -197,11 +203,43 @@ def _wait_serving(target: str, server: subprocess.Popen[bytes], log: Path, timeo
 def run_ordermesh_round(target: str) -> tuple[Figures, list[str]]:
     cli = [sys.executable, "-m", "tests.benchmarks.bench_create_order", "--target", target,
            "--concurrency", str(CONCURRENCY), "--warmup", str(WARMUP), "--seconds", str(SECONDS)]
+    if CLIENT == "cpp":
+        cli = [str(cpp_loadgen()), target, str(CONCURRENCY), str(WARMUP), str(SECONDS), API_KEY,
+               _body().hex()]
     done = subprocess.run(cli, cwd=ROOT, capture_output=True, text=True, timeout=WARMUP + SECONDS + 120)
     if done.returncode != 0:
         pytest.fail(f"load generator failed ({done.returncode}):\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout)
     return figures(result["latencies_ms"], SECONDS, result["errors"]), result["error_samples"]
+
+
+def _body() -> bytes:
+    """The C++ client's CreateOrderRequest without its request_id (the client adds a fresh one)."""
+    from ordermesh.api.v1 import orders_pb2 as pb
+
+    lines = [
+        pb.OrderLine(sku=f"SKU-{i}", quantity=i + 1, unit_price=pb.Money(amount_minor=1999, currency="EUR"))
+        for i in range(3)
+    ]
+    request = pb.CreateOrderRequest(customer=pb.Customer(customer_id="c-0", country="DE"), lines=lines)
+    return request.SerializeToString()
+
+
+def cpp_loadgen() -> Path:
+    """tests/benchmarks/loadgen.cc built next to the figures (again when the source is newer)."""
+    source, binary = ROOT / "tests/benchmarks/loadgen.cc", OUT.parent / "loadgen"
+    if binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime:
+        return binary
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "grpc++"], capture_output=True, text=True)
+    if flags.returncode != 0 or shutil.which("g++") is None:
+        pytest.fail("ORDERMESH_BENCH_CLIENT=cpp needs g++ and grpc++ (Debian: apt-get install g++ "
+                    f"pkg-config libgrpc++-dev): {flags.stderr.strip()}")
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    compile_ = ["g++", "-O2", "-std=c++17", str(source), *flags.stdout.split(), "-o", str(binary)]
+    build = subprocess.run(compile_, capture_output=True, text=True, timeout=300)
+    if build.returncode != 0:
+        pytest.fail(f"building the C++ load generator failed:\n{build.stderr[-3000:]}")
+    return binary
 
 
 def run_pgbench_round(pg: PostgresServer, dbname: str, workdir: Path, round_no: int) -> Figures:
@@ -283,6 +321,7 @@ def calibration(om: list[Figures], pgb: list[Figures], ratios: list[float]) -> d
             "name": "create_order_vs_pgbench", "target_ratio": TARGET_RATIO,
             "median_ratio": round(statistics.median(ratios), 4),
             "config": {"rounds": len(om), "seconds": SECONDS, "warmup_s": WARMUP, "concurrency": CONCURRENCY,
+                       "client": CLIENT,
                        "pgbench_mode": PGBENCH_MODE, "pgbench_max_tries": PGBENCH_MAX_TRIES,
                        "server_processes": 1, "durable": True, "cpus": os.cpu_count()},
             "ordermesh": [asdict(f) for f in om], "pgbench": [asdict(f) for f in pgb],
@@ -342,7 +381,8 @@ def test_create_order_against_pgbench(tmp_path: Path) -> None:
     ratios = [o.throughput_per_s / p.throughput_per_s if p.throughput_per_s else 0.0
               for o, p in zip(om, pgb, strict=True)]
     print(f"\nCreateOrder (3 lines) vs pgbench equivalent transaction: concurrency {CONCURRENCY}, "
-          f"{SECONDS}s after {WARMUP}s warm-up, {ROUNDS} rounds, pgbench -M {PGBENCH_MODE}, 1 server process")
+          f"{SECONDS}s after {WARMUP}s warm-up, {ROUNDS} rounds, pgbench -M {PGBENCH_MODE}, "
+          f"1 server process, {CLIENT} client")
     print(_table(om, pgb, ratios))
     best = statistics.median(p.throughput_per_s for p in pgb)
     print(f"floor: a grpc.aio CreateOrder doing nothing, same process model and load: "
