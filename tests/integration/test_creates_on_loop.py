@@ -191,3 +191,47 @@ def _line() -> Any:
     from ordermesh.order import OrderLine
 
     return OrderLine("SKU-1", 2, Money(1999, "EUR"))
+
+
+async def test_the_prepared_statement_reports_errors_as_psycopg_does(postgres_url: str) -> None:
+    """The batch statement runs through libpq directly: prepared once per connection; a database
+    error comes back as psycopg's own error class (so the retry policy reads its SQLSTATE), and the
+    connection stays usable."""
+    from region_service.storage.migrate import upgrade
+    from region_service.storage.pg_async import AsyncPg
+
+    upgrade(postgres_url)
+    pool = AsyncPg(postgres_url, size=1)
+    try:
+        async with pool.connection() as conn:
+            too_big = _batch("r-big", version=2**70)  # no INT8 holds it
+            with pytest.raises(psycopg.errors.NumericValueOutOfRange):
+                await pg_create.create_batch_async(conn, too_big)
+            assert not conn.broken
+            assert await pg_create.create_batch_async(conn, _batch("r-ok")) == (0, {"r-ok"})
+            assert await pg_create.create_batch_async(conn, _batch("r-ok")) == (0, set())  # replay: taken
+            cursor = await conn.execute("SELECT count(*) FROM pg_prepared_statements")
+            assert await cursor.fetchone() == (1,)  # prepared once, used three times
+    finally:
+        await pool.close()
+
+
+def _batch(request_id: str, version: int = 1) -> pg_create.NewOrders:
+    """One new order of acme in eu, bucket 1, as a batch at epoch 0."""
+    import dataclasses
+
+    from ordermesh.audit import EventType, OrderEvent
+    from ordermesh.ids import new_order_id
+    from ordermesh.order import Customer, Order, OrderDraft
+    from ordermesh.shard import ShardKey
+    from region_service.ports import StoredResponse
+
+    shard = ShardKey("acme", "eu", 1)
+    draft = OrderDraft(Customer("c-1", "DE"), (_line(),))
+    order = Order.create(new_order_id("eu", 1), "acme", "eu", 1, draft, 5)
+    order = dataclasses.replace(order, version=version)
+    event = OrderEvent(
+        new_order_id("eu", 1), shard, order.order_id, 1, EventType.CREATED, None, order.status, "t", "", 5
+    )
+    key = ("acme", "CreateOrder", request_id, StoredResponse("f" * 64, b"answer"))
+    return pg_create.NewOrders(str(shard), 0, [key], [order], [event], 5, 10)
