@@ -51,6 +51,11 @@ def write_topology(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
+def eu_database(kind: str, request: Any, tmp: Path) -> str:
+    """The eu zone's database URL for a backend parameter: "sqlite" (a file in tmp) or "postgres"."""
+    return f"sqlite:///{tmp / 'eu.db'}" if kind == "sqlite" else str(request.getfixturevalue("postgres_url"))
+
+
 def make_topology(eu_url: str, tmp: Path, buckets: int = 4) -> Topology:
     return parse_topology(topology_data(eu_url, f"sqlite:///{tmp / 'us.db'}", buckets=buckets))
 

@@ -23,6 +23,7 @@ from tests.integration.region_harness import (
     GLOBEX_KEY,
     RegionThread,
     create_request,
+    eu_database,
     execute,
     make_topology,
     raw_stub,
@@ -106,9 +107,7 @@ def test_concurrent_creates_are_batched_on_the_loop_and_each_stored_once(
     assert sum(batches) >= 50 and len(batches) < 64  # went through the loop's statement, in batches
 
 
-def test_a_conflict_reruns_the_whole_batch(
-    pg_region: RegionThread, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_conflict_reruns_the_whole_batch(pg_region: RegionThread, monkeypatch: pytest.MonkeyPatch) -> None:
     real: Batch = pg_create.create_batch_async
     failures = {"left": 2}
 
@@ -172,10 +171,7 @@ def test_connections_killed_under_the_pool_are_replaced_without_an_error(pg_regi
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_the_customer_tier_is_stored(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'eu.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
+    url = eu_database(backend, request, tmp_path)
     topology = make_topology(url, tmp_path)
     with (
         running_region(topology, seal_interval_s=3600) as region,

@@ -26,6 +26,7 @@ from tests.integration.region_harness import (
     GLOBEX_KEY,
     RegionThread,
     create_request,
+    eu_database,
     rpc_failure,
     running_region,
     topology_data,
@@ -47,11 +48,7 @@ class Env:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
-    url = (
-        f"sqlite:///{tmp_path / 'eu.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
+    url = eu_database(request.param, request, tmp_path)
     topology = parse_topology(with_inventory(topology_data(url, f"sqlite:///{tmp_path / 'us.db'}")))
     clock = ManualClock()
     with running_region(topology, clock=clock, seal_interval_s=3600) as region:

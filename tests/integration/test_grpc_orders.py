@@ -37,6 +37,7 @@ from tests.integration.region_harness import (
     GLOBEX_KEY,
     RegionThread,
     create_request,
+    eu_database,
     make_topology,
     raw_stub,
     row_counts,
@@ -63,11 +64,7 @@ class Env:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
-    url = (
-        f"sqlite:///{tmp_path / 'eu.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
+    url = eu_database(request.param, request, tmp_path)
     topology = make_topology(url, tmp_path)
     clock = ManualClock()
     # No background sealing: watchers seal on read, and the runner's attempt counter stays exact.

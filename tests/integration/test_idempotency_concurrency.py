@@ -11,7 +11,7 @@ import pytest
 from ordermesh.client import StorefrontClient
 from ordermesh.money import Money
 from ordermesh.order import OrderLine
-from tests.integration.region_harness import ACME_KEY, make_topology, row_counts, running_region
+from tests.integration.region_harness import ACME_KEY, eu_database, make_topology, row_counts, running_region
 
 CALLERS = 64
 
@@ -20,9 +20,7 @@ CALLERS = 64
 def test_concurrent_creates_with_one_request_id_apply_once(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    url = (
-        f"sqlite:///{tmp_path / 'eu.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
-    )
+    url = eu_database(backend, request, tmp_path)
     topology = make_topology(url, tmp_path)
     barrier = threading.Barrier(CALLERS)
     with running_region(topology, workers=32) as region:
