@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ordermesh.audit import EventType, OrderEvent
-from ordermesh.errors import DatabaseUnavailable, OrdermeshError
+from ordermesh.errors import OrdermeshError
 from ordermesh.ids import new_order_id
 from ordermesh.order import Order, OrderDraft
 from ordermesh.shard import ShardKey
 from region_service.ports import Fence, StoredResponse, UnitOfWork
 from region_service.storage import pg_create
-from region_service.storage.transactions import ConnectionLost, gave_up, is_retryable, raise_if_fenced
+from region_service.storage.pg_async import run_retrying
+from region_service.storage.transactions import raise_if_fenced
 
 if TYPE_CHECKING:
     from region_service.orders import OrderBook, Principal, Reply
-    from region_service.storage.pg_async import AsyncPg
+    from region_service.storage.pg_async import AsyncConnection, AsyncPg
     from region_service.storage.transactions import SqlTransactionRunner
 
 Render = Callable[[Order], bytes]
@@ -91,37 +91,21 @@ async def write_creates_async(
 
     shard = _shard(key)
     unique = _first_of_each_key(items)
-    runner, policy = on_loop.runner, on_loop.runner.policy
+
+    async def attempt(conn: AsyncConnection) -> tuple[Won, set[str]]:
+        now = book.clock.now_us()  # fresh ids and time per attempt, as write_creates' work
+        built, entries, events = _build(book, shard, items, unique, now)
+        keys = [(shard.tenant, "CreateOrder", rid, response) for rid, response in entries]
+        batch = pg_create.NewOrders(
+            str(shard), fence.epoch, keys, [o for _, o, _ in built], events, now, now + book.retention_us
+        )
+        epoch, claimed = await pg_create.create_batch_async(conn, batch)
+        raise_if_fenced(fence, epoch)
+        return built, claimed
+
     try:
         fence = book._fence(shard)
-        attempt = 0
-        while True:
-            attempt += 1
-            runner.record("attempts")
-            now = book.clock.now_us()
-            built, entries, events = _build(book, shard, items, unique, now)
-            keys = [(shard.tenant, "CreateOrder", rid, response) for rid, response in entries]
-            try:
-                async with on_loop.pg.connection() as conn:
-                    batch = pg_create.NewOrders(
-                        str(shard), fence.epoch, keys, [o for _, o, _ in built], events, now,
-                        now + book.retention_us,
-                    )  # fmt: skip
-                    epoch, claimed = await pg_create.create_batch_async(conn, batch)
-            except Exception as exc:
-                if not is_retryable(exc):
-                    raise
-                if not policy.should_retry(attempt):
-                    runner.record("contention_failures")
-                    if isinstance(exc, ConnectionLost):
-                        raise DatabaseUnavailable("the zone database connection keeps breaking") from exc
-                    raise gave_up(attempt, exc) from exc
-                runner.record("retries")
-                await asyncio.sleep(policy.delay(attempt, on_loop.rng))
-                continue
-            raise_if_fenced(fence, epoch)
-            runner.record("transactions")
-            break
+        built, claimed = await run_retrying(on_loop.pg, on_loop.runner, on_loop.rng, attempt)
     except OrdermeshError as err:
         return [err] * len(items)
     stored = {i: p for i, _, p in built if items[i].request_id in claimed}

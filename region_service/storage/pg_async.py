@@ -9,24 +9,27 @@ Connections are autocommit with the session default SERIALIZABLE (as engine.make
 sole statement is a SERIALIZABLE transaction of its own and `conn.transaction()` opens one explicitly.
 A connection that broke is dropped, never pooled again. Failure semantics: a connection that cannot
 be opened raises DatabaseUnavailable (UNAVAILABLE to the client, who retries with the same
-request_id); one that breaks during a call raises transactions.ConnectionLost, which the callers'
-retry loops re-run on a fresh connection — both callers' work is safe to repeat even if it did
+request_id); one that breaks during a call raises transactions.ConnectionLost, which
+run_retrying re-runs on a fresh connection — both callers' work is safe to repeat even if it did
 commit (CreateOrder's key claims, the sealer's head). SQL errors (40001 etc.) propagate as psycopg
-errors for the same retry loops (storage.transactions.is_retryable).
+errors for the same retry loop (storage.transactions.is_retryable).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy.engine import URL, make_url
 
 from ordermesh.errors import DatabaseUnavailable
-from region_service.storage.transactions import ConnectionLost
+from region_service.storage.transactions import ConnectionLost, SqlTransactionRunner, gave_up, is_retryable
+
+T = TypeVar("T")
 
 AsyncConnection = psycopg.AsyncConnection[Any]
 
@@ -103,3 +106,36 @@ class AsyncPg:
         idle, self._idle = self._idle, []
         for conn in idle:
             await conn.close()
+
+
+async def run_retrying(
+    pg: AsyncPg,
+    runner: SqlTransactionRunner,
+    rng: random.Random,
+    work: Callable[[AsyncConnection], Awaitable[T]],
+) -> T:
+    """`work` on a pooled connection, re-run whole on conflicts and on a connection that broke (as
+    SqlTransactionRunner.run does): bounded by the runner's policy, fully jittered, counted in its
+    stats. Out of attempts: Contention, or DatabaseUnavailable when the connection kept breaking.
+    `work` must be safe to repeat even after a commit whose answer was lost."""
+    policy = runner.policy
+    attempt = 0
+    while True:
+        attempt += 1
+        runner.record("attempts")
+        try:
+            async with pg.connection() as conn:
+                result = await work(conn)
+        except Exception as exc:
+            if not is_retryable(exc):
+                raise
+            if not policy.should_retry(attempt):
+                runner.record("contention_failures")
+                if isinstance(exc, ConnectionLost):
+                    raise DatabaseUnavailable("the zone database connection keeps breaking") from exc
+                raise gave_up(attempt, exc) from exc
+            runner.record("retries")
+            await asyncio.sleep(policy.delay(attempt, rng))
+            continue
+        runner.record("transactions")
+        return result

@@ -23,8 +23,8 @@ from typing import TypeVar
 
 from ordermesh.shard import ShardKey
 from region_service.storage.chain import HEAD, SEAL_PG, SHARDS_UNSEALED, UNSEALED, SealPlan
-from region_service.storage.pg_async import AsyncConnection, AsyncPg
-from region_service.storage.transactions import SqlTransactionRunner, gave_up, is_retryable
+from region_service.storage.pg_async import AsyncConnection, AsyncPg, run_retrying
+from region_service.storage.transactions import SqlTransactionRunner
 
 T = TypeVar("T")
 # Events per transaction. Each costs ~2 ms of Python on the loop between two awaits (rows to events,
@@ -73,26 +73,7 @@ class LoopSealer:
         return await self._run(lambda conn: _seal(conn, shard, self.batch))
 
     async def _run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        """`work` on a pooled connection, re-run whole on conflicts (as SqlTransactionRunner.run)."""
-        runner, policy = self.runner, self.runner.policy
-        attempt = 0
-        while True:
-            attempt += 1
-            runner.record("attempts")
-            try:
-                async with self.pg.connection() as conn:
-                    result = await work(conn)
-            except Exception as exc:
-                if not is_retryable(exc):
-                    raise
-                if not policy.should_retry(attempt):
-                    runner.record("contention_failures")
-                    raise gave_up(attempt, exc) from exc
-                runner.record("retries")
-                await asyncio.sleep(policy.delay(attempt, self._rng))
-                continue
-            runner.record("transactions")
-            return result
+        return await run_retrying(self.pg, self.runner, self._rng, work)
 
 
 async def _shards_with_unsealed(conn: AsyncConnection, limit: int) -> list[ShardKey]:

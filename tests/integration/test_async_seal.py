@@ -31,7 +31,7 @@ from ordermesh.topology import parse_topology
 from region_service.create_batch import NewOrder, write_creates
 from region_service.orders import OrderBook, Principal
 from region_service.ports import TransactionRunner
-from region_service.storage import chain, pg_seal
+from region_service.storage import chain, pg_async
 from region_service.storage.engine import make_engine
 from region_service.storage.migrate import upgrade
 from region_service.storage.pg_async import AsyncPg
@@ -208,13 +208,13 @@ async def test_a_serialization_failure_reruns_the_transaction_from_the_new_head(
 
     monkeypatch.setattr(chain, "seal", seal_meeting_a_competitor)
     conflicts: list[str | None] = []
-    real_is_retryable = pg_seal.is_retryable
+    real_is_retryable = pg_async.is_retryable
 
     def recording(exc: BaseException) -> bool:
         conflicts.append(getattr(exc, "sqlstate", None))
         return real_is_retryable(exc)
 
-    monkeypatch.setattr(pg_seal, "is_retryable", recording)
+    monkeypatch.setattr(pg_async, "is_retryable", recording)
     runner = backend.runner(policy=FAST)
 
     assert await LoopSealer(pg, runner, random.Random(3), batch=50).seal_shard(SHARD) == 25
