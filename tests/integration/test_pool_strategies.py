@@ -136,6 +136,10 @@ def test_64_clients_on_one_hot_sku_conserve_stock_and_only_eventual_oversells(
         # escrow: us starts below its low watermark, so its first sales ask for quota while eu still has
         # plenty (an even split runs dry in both zones at once, leaving nothing to move)
         quotas = [140, 10] if strategy == "escrow" else None
+        for book in (b for z in ZONES for b in cluster.instances[z]):
+            # Rebalances wait for the pool's lock here instead of skipping after 0.2 s: on a loaded
+            # machine every early request could otherwise time out on the lock until eu sold out.
+            book.rebalance_wait_s = 5.0
         configure_everywhere(cluster, sku, strategy, STOCK, owner="eu", low_watermark=12, quotas=quotas)
         tally, stop, rounds = Tally(), threading.Event(), list[float]()
         start = threading.Barrier(CLIENTS)
