@@ -25,7 +25,8 @@ test: bootstrap
 	$(VENV)/pytest $(PYTEST_SUITES) -q -p no:cacheprovider || { \
 	  rc=$$?; [ $$rc -ne 5 ] || echo "make test: FAILED: pytest collected no tests" >&2; exit $$rc; }
 
-bench: bootstrap
+bench:
+	bash deploy/bootstrap.sh --bench
 	$(VENV)/pytest tests/benchmarks -s -q
 
 lint: bootstrap-python

@@ -3,6 +3,8 @@
 #
 #   deploy/bootstrap.sh                 system packages (PostgreSQL, ZooKeeper, Java) + .venv
 #   deploy/bootstrap.sh --python-only   just .venv (all `ordermesh demo` needs)
+#   deploy/bootstrap.sh --bench         the above, plus g++, pkg-config and grpc++ for the benchmarks'
+#                                       C++ load generator (tests/benchmarks/loadgen.cc)
 #
 # System packages come from apt and only when missing (needs root; without root, present packages
 # are fine and missing ones are a loud error). The .venv is created with python3 >= 3.11 and
@@ -12,10 +14,12 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 python_only=false
+bench=false
 case "${1:-}" in
   "") ;;
   --python-only) python_only=true ;;
-  *) echo "usage: $0 [--python-only]" >&2; exit 2 ;;
+  --bench) bench=true ;;
+  *) echo "usage: $0 [--python-only | --bench]" >&2; exit 2 ;;
 esac
 
 log=$(mktemp -t ordermesh-bootstrap.XXXXXX)
@@ -87,6 +91,16 @@ if ! $python_only; then
   have_zookeeper || die "zookeeper installed but no jars in /usr/share/zookeeper/lib or /usr/share/java"
   command -v java >/dev/null || apt_install default-jre-headless
   command -v java >/dev/null || die "java still missing after installing default-jre-headless"
+fi
+
+# The benchmarks' light client: without it they fall back to the Python client (and say so), so a
+# machine where these cannot be installed still benchmarks.
+if $bench && ! { command -v g++ && command -v pkg-config && pkg-config --exists grpc++; } >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    apt_install g++ pkg-config libgrpc++-dev
+  else
+    say "no C++ load generator toolchain (g++, pkg-config, libgrpc++-dev): benchmarks use the Python client"
+  fi
 fi
 
 # --- python environment ----------------------------------------------------------------------
