@@ -12,6 +12,9 @@ from ordermesh.shard import ShardKey
 from ordermesh.status import OrderStatus
 
 GENESIS_HASH = "0" * 64
+# json.dumps(body, separators=(",", ":"), ensure_ascii=True), built once: dumps builds an encoder per
+# call when given options, a third of the cost for the short list an event is.
+_canonical_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 
 
 class EventType(StrEnum):
@@ -49,7 +52,7 @@ class OrderEvent:
             self.reason,
             self.occurred_us,
         ]
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=True).encode()
+        return _canonical_json(body).encode()
 
 
 @dataclass(frozen=True)

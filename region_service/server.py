@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import random
 import secrets
@@ -290,7 +291,18 @@ class RegionServer:
             await self.servicer.on_loop.pg.close()
         self._close_pools()
         self.engine.dispose()
-        log.info("region %s stopped", self.config.region)
+        log.info("region %s stopped; %s", self.config.region, self._work_done())
+
+    def _work_done(self) -> str:
+        """What the instance did, for its last log line: CreateOrder's group commits, transactions."""
+        creates = self.servicer._creates if self.servicer is not None else None
+        stats = self.runner.stats
+        per_batch = creates.items / creates.batches if creates is not None and creates.batches else 0.0
+        return (
+            f"CreateOrder: {creates.items if creates else 0} orders in {creates.batches if creates else 0} "
+            f"batches ({per_batch:.2f} per batch); transactions: {stats.transactions} committed, "
+            f"{stats.retries} re-run, {stats.contention_failures} gave up"
+        )
 
     def _close_pools(self) -> None:
         if self.grpc_peers is not None:
@@ -333,6 +345,11 @@ async def serve(
         config.coordinator = owned
     server = build_server(config)
     await server.start()
+    # What start-up built (modules, the topology, pools) lives as long as the process: moved out of
+    # the collector's reach, a full collection no longer walks ~100k such objects (~50 ms with the
+    # loop stopped, a p99 outlier of every call in flight) — only what calls allocate since.
+    gc.collect()
+    gc.freeze()
     if on_started is not None:
         await on_started(server)
     stop = asyncio.Event()

@@ -30,8 +30,6 @@ class ServicerShell:
 
     async def _answer(self, context: aio.ServicerContext, call: Callable[[], Awaitable[T]]) -> T:
         """Runs one call; every failure ends as a deliberate status (abort raises)."""
-        from region_service.servicer import unexpected  # servicer.py builds on this module
-
         try:
             if self.draining.is_set():
                 raise ShuttingDown("this region instance is shutting down; retry")
@@ -39,6 +37,10 @@ class ServicerShell:
         except OrdermeshError as err:
             status = to_rpc_status(err)
         except Exception as exc:
+            # Imported here, on failures only: servicer.py builds on this module (and an import
+            # statement costs on every call that runs it).
+            from region_service.servicer import unexpected
+
             status = unexpected(exc)
         await context.abort_with_status(status)
         raise AssertionError("unreachable: abort raises")  # pragma: no cover

@@ -42,6 +42,7 @@ from region_service.storage.transactions import SqlTransactionRunner, as_runner
 
 VERIFY_PAGE = 5000
 _PG = make_url("postgresql+psycopg://").get_dialect()()  # what the statements are rendered for
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps(…, separators=…), built once
 Core = Select[Any] | Insert | Update | TextClause
 
 
@@ -124,7 +125,7 @@ class SealPlan:
     def marks(self) -> dict[str, str]:
         """SEAL_PG's parameters."""
         rows = [(e.event.event_id, e.sequence, e.prev_hash, e.chain_hash) for e in self.sealed]
-        return {"rows": json.dumps(rows, separators=(",", ":"))}
+        return {"rows": _compact_json(rows)}
 
     def head(self) -> dict[str, Any]:
         """The head statement's parameters."""
