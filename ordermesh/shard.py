@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -42,19 +43,31 @@ class ShardKey:
 
     @classmethod
     def parse(cls, text: str) -> ShardKey:
-        parts = text.split("/")
-        if (
-            len(parts) != 3
-            or not is_tenant_name(parts[0])
-            or not is_zone_name(parts[1])
-            or not _BUCKET.fullmatch(parts[2])
-        ):
-            raise ValueError(f"not a shard key: {text!r} (want tenant/zone/bucket)")
-        return cls(parts[0], parts[1], int(parts[2]))
+        return _parse(text)
 
     @classmethod
     def for_tenant(cls, tenant: str, zone: str, buckets_per_zone: int) -> ShardKey:
-        return cls(tenant, zone, stable_bucket(tenant, buckets_per_zone))
+        return _for_tenant(tenant, zone, buckets_per_zone)
+
+
+# A region sees few shards and asks for each of them on every call or event (the key is immutable):
+# parsed and hashed once each, not one regex, split or hash per order.
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> ShardKey:
+    parts = text.split("/")
+    if (
+        len(parts) != 3
+        or not is_tenant_name(parts[0])
+        or not is_zone_name(parts[1])
+        or not _BUCKET.fullmatch(parts[2])
+    ):
+        raise ValueError(f"not a shard key: {text!r} (want tenant/zone/bucket)")
+    return ShardKey(parts[0], parts[1], int(parts[2]))
+
+
+@functools.lru_cache(maxsize=4096)
+def _for_tenant(tenant: str, zone: str, buckets_per_zone: int) -> ShardKey:
+    return ShardKey(tenant, zone, stable_bucket(tenant, buckets_per_zone))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from ordermesh.countries import is_country
-from ordermesh.shard import ShardKey, is_tenant_name, is_zone_name, stable_bucket
+from ordermesh.shard import ShardKey, is_tenant_name, is_zone_name
 from ordermesh.topology_inventory import (
     InventoryConfigError,
     InventoryPolicy,
@@ -94,7 +94,7 @@ class Topology:
         return {w.name: w for r in self.regions if zone in (None, r.zone) for w in r.warehouses}
 
     def shard(self, tenant: str, zone: str) -> ShardKey:
-        return ShardKey(tenant, zone, stable_bucket(tenant, self.buckets_per_zone))
+        return ShardKey.for_tenant(tenant, zone, self.buckets_per_zone)
 
     def tenant_for_key(self, api_key: str) -> Tenant | None:
         digest = hashlib.sha256(api_key.encode("utf-8")).hexdigest()

@@ -260,10 +260,17 @@ def event_of(
     """An OrderEvent from its stored column values, whichever driver read them (SQLAlchemy or psycopg)."""
     return OrderEvent(
         event_id=event_id, shard=ShardKey.parse(shard_key), order_id=order_id,
-        order_version=order_version, type=EventType(event_type),
-        from_status=OrderStatus(from_status) if from_status else None,
-        to_status=OrderStatus(to_status), actor=actor, reason=reason, occurred_us=occurred_us,
+        order_version=order_version, type=_EVENT_TYPES.get(event_type) or EventType(event_type),
+        from_status=(_STATUSES.get(from_status) or OrderStatus(from_status)) if from_status else None,
+        to_status=_STATUSES.get(to_status) or OrderStatus(to_status), actor=actor, reason=reason,
+        occurred_us=occurred_us,
     )  # fmt: skip
+
+
+# Stored values to members by a dict lookup (an Enum call by value costs a microsecond); an unknown
+# value still falls through to the Enum call, which raises.
+_EVENT_TYPES: dict[str, EventType] = {e.value: e for e in EventType}
+_STATUSES: dict[str, OrderStatus] = {s.value: s for s in OrderStatus}
 
 
 def order_event(row: Row[Any]) -> OrderEvent:
