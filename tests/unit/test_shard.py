@@ -104,5 +104,12 @@ def test_for_tenant_uses_the_stable_bucket() -> None:
     ],
 )
 def test_malformed_shard_keys_are_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="not a shard key"):
-        ShardKey.parse(text)
+    for _ in range(2):  # parsing is cached: a refusal must not be, the second ask is refused again
+        with pytest.raises(ValueError, match="not a shard key"):
+            ShardKey.parse(text)
+
+
+def test_a_parsed_key_is_the_same_key_every_time() -> None:
+    first = ShardKey.parse("acme/eu/7")
+    assert first == ShardKey("acme", "eu", 7)
+    assert ShardKey.parse("acme/eu/7") is first
