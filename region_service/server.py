@@ -295,13 +295,12 @@ class RegionServer:
 
     def _work_done(self) -> str:
         """What the instance did, for its last log line: CreateOrder's group commits, transactions."""
-        creates = self.servicer._creates if self.servicer is not None else None
+        orders, batches = self.servicer.create_batching() if self.servicer is not None else (0, 0)
         stats = self.runner.stats
-        per_batch = creates.items / creates.batches if creates is not None and creates.batches else 0.0
         return (
-            f"CreateOrder: {creates.items if creates else 0} orders in {creates.batches if creates else 0} "
-            f"batches ({per_batch:.2f} per batch); transactions: {stats.transactions} committed, "
-            f"{stats.retries} re-run, {stats.contention_failures} gave up"
+            f"CreateOrder: {orders} orders in {batches} batches ({orders / max(batches, 1):.2f} per batch); "
+            f"transactions: {stats.transactions} committed, {stats.retries} re-run, "
+            f"{stats.contention_failures} gave up"
         )
 
     def _close_pools(self) -> None:

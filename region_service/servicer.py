@@ -75,6 +75,10 @@ class OrderServiceServicer(ServicerShell):
             self._write_creates, max_inflight=CREATE_BATCHES_IN_FLIGHT
         )
 
+    def create_batching(self) -> tuple[int, int]:
+        """(orders, batches) CreateOrder's group commit has written so far."""
+        return self._creates.items, self._creates.batches
+
     async def _write_creates(self, shard: Hashable, items: Sequence[NewOrder]) -> Sequence[Reply | Exception]:
         """One batch: on the loop when it can be (see the module docstring), else in the pool."""
         on_loop = self.on_loop

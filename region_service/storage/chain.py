@@ -12,7 +12,6 @@ Why sealing is separate from writing: see the docstring of schema.py.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,13 +35,13 @@ from sqlalchemy.engine import make_url
 
 from ordermesh.audit import GENESIS_HASH, ChainReport, SealedEvent, seal, verify_chain
 from ordermesh.shard import ShardKey
+from region_service.storage.pg_create import json_rows
 from region_service.storage.repositories import EVENT_FIELDS, SqlUnitOfWork, event_of
 from region_service.storage.schema import order_events, shard_chains
 from region_service.storage.transactions import SqlTransactionRunner, as_runner
 
 VERIFY_PAGE = 5000
 _PG = make_url("postgresql+psycopg://").get_dialect()()  # what the statements are rendered for
-_compact_json = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps(…, separators=…), built once
 Core = Select[Any] | Insert | Update | TextClause
 
 
@@ -125,7 +124,7 @@ class SealPlan:
     def marks(self) -> dict[str, str]:
         """SEAL_PG's parameters."""
         rows = [(e.event.event_id, e.sequence, e.prev_hash, e.chain_hash) for e in self.sealed]
-        return {"rows": _compact_json(rows)}
+        return {"rows": json_rows(rows)}
 
     def head(self) -> dict[str, Any]:
         """The head statement's parameters."""

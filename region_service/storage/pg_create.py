@@ -122,8 +122,8 @@ class NewOrders:
             ))  # fmt: skip
         return {
             "shard": self.shard_key, "held": self.held_epoch, "tenant": tenant, "method": method,
-            "now": self.now_us, "expires": self.expires_us, "keys": _json(key_rows),
-            "orders": _json(order_rows), "lines": _json(line_rows), "events": _json(event_rows),
+            "now": self.now_us, "expires": self.expires_us, "keys": json_rows(key_rows),
+            "orders": json_rows(order_rows), "lines": json_rows(line_rows), "events": json_rows(event_rows),
         }  # fmt: skip
 
 
@@ -178,7 +178,8 @@ def _answer(rows: Sequence[tuple[Any, ...]]) -> tuple[int, set[str]]:
     return int(rows[0][0]), {str(r[1]) for r in rows if r[1] is not None}
 
 
-_json = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":")).encode
+# Rows as one compact JSON document per table, built by one encoder (also the sealer's, chain.py).
+json_rows = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":")).encode
 
 
 def _execute(conn: Connection, params: dict[str, Any], sole_statement_commits: bool) -> list[tuple[Any, ...]]:
