@@ -49,7 +49,7 @@ from region_service.storage import admin, chain
 from region_service.storage.engine import make_engine
 from region_service.storage.migrate import check_schema
 from region_service.storage.pg_async import AsyncPg
-from region_service.storage.pg_seal import LoopSealer
+from region_service.storage.pg_seal import LoopSealer, sealer_pool
 from region_service.storage.transactions import SqlTransactionRunner
 
 log = logging.getLogger(__name__)
@@ -246,7 +246,7 @@ class RegionServer:
         (storage.pg_seal): in a worker thread its Python work convoys the GIL with the loop."""
         if self.engine.dialect.name != "postgresql":
             return self._every(seconds, self.seal, "seal")
-        self.loop_sealer = LoopSealer(AsyncPg(self.engine.url, size=1, max_open=1), self.runner)
+        self.loop_sealer = LoopSealer(sealer_pool(self.engine.url), self.runner)
         return self._every_on_loop(seconds, self.loop_sealer.seal_pending, "seal")
 
     async def _every(self, seconds: float, job: Callable[[], object], what: str) -> None:

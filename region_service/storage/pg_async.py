@@ -7,6 +7,9 @@ PostgreSQL writes and syncs. SQLite and CockroachDB keep the synchronous SQLAlch
 
 Connections are autocommit with the session default SERIALIZABLE (as engine.make_engine sets), so a
 sole statement is a SERIALIZABLE transaction of its own and `conn.transaction()` opens one explicitly.
+A pool may ask for REPEATABLE READ instead (the audit sealer's, see storage.pg_seal for why), and for
+no server-side prepared statements (psycopg prepares after 5 executions, and PostgreSQL may then keep
+a generic plan made while the tables were empty).
 A connection that broke is dropped, never pooled again. Failure semantics: a connection that cannot
 be opened raises DatabaseUnavailable (UNAVAILABLE to the client, who retries with the same
 request_id); one that breaks during a call raises transactions.ConnectionLost, which
@@ -34,16 +37,32 @@ T = TypeVar("T")
 AsyncConnection = psycopg.AsyncConnection[Any]
 
 
+ISOLATION_LEVELS = ("serializable", "repeatable read")
+
+
 class AsyncPg:
     """At most `max_open` connections to one zone database at a time (callers beyond wait their
-    turn), opened on demand, of which up to `size` idle ones are kept."""
+    turn), opened on demand, of which up to `size` idle ones are kept. Sessions run at `isolation`
+    (ISOLATION_LEVELS); `prepare_threshold` is psycopg's (None: never prepare server-side)."""
 
     def __init__(
-        self, url: str | URL, size: int = 4, max_open: int = 16, connect_timeout_s: int = 10
+        self,
+        url: str | URL,
+        size: int = 4,
+        max_open: int = 16,
+        connect_timeout_s: int = 10,
+        *,
+        isolation: str = "serializable",
+        prepare_threshold: int | None = 5,
     ) -> None:
         parsed = make_url(url)
         if parsed.get_backend_name() != "postgresql":
             raise ValueError(f"AsyncPg needs a PostgreSQL URL, not {parsed.drivername!r}")
+        if isolation not in ISOLATION_LEVELS:
+            raise ValueError(f"isolation must be one of {ISOLATION_LEVELS}, not {isolation!r}")
+        # libpq splits `options` at spaces unless they are escaped.
+        self._options = "-c default_transaction_isolation=" + isolation.replace(" ", "\\ ")
+        self._prepare_threshold = prepare_threshold
         self._conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
         self._size = size
         self._connect_timeout_s = connect_timeout_s
@@ -88,7 +107,8 @@ class AsyncPg:
                 autocommit=True,
                 connect_timeout=self._connect_timeout_s,
                 application_name="ordermesh",
-                options="-c default_transaction_isolation=serializable",
+                options=self._options,
+                prepare_threshold=self._prepare_threshold,
             )
         except psycopg.OperationalError as err:
             raise DatabaseUnavailable(

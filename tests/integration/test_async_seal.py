@@ -1,7 +1,8 @@
 """The audit-chain sealer on the event loop (storage.pg_seal), on a real PostgreSQL: it seals what
 creates wrote into the same chains as the synchronous sealer, never forks a chain when both seal one
-shard at once, re-runs a transaction that met a serialization failure, gives up after max_attempts,
-and a PostgreSQL region server runs it on its loop."""
+shard at once (its own REPEATABLE READ pool included), is never the reason a SERIALIZABLE writer
+fails, re-runs a transaction that met a serialization failure, gives up after max_attempts, and a
+PostgreSQL region server runs it on its loop."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any, cast
 import psycopg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from ordermesh.audit import GENESIS_HASH
 from ordermesh.client import StorefrontClient
@@ -35,7 +37,7 @@ from region_service.storage import chain, pg_async
 from region_service.storage.engine import make_engine
 from region_service.storage.migrate import upgrade
 from region_service.storage.pg_async import AsyncPg
-from region_service.storage.pg_seal import LoopSealer
+from region_service.storage.pg_seal import LoopSealer, sealer_pool
 from region_service.storage.repositories import SqlUnitOfWork
 from tests.integration.region_harness import ACME_KEY, make_topology, running_region
 from tests.integration.storage_backends import BASE_US, Backend, new_event
@@ -191,6 +193,80 @@ async def test_loop_and_thread_sealers_of_one_shard_never_fork_its_chain(
     with pytest.raises(Exception, match="sealed twice"):  # the trigger really guards re-seals
         backend.execute("UPDATE order_events SET sequence = sequence WHERE sequence = 1")
     print("sealer retries: loop", loop_runner.stats.retries, "thread", thread_runner.stats.retries)
+
+
+async def test_two_sealer_pools_of_one_shard_never_fork_its_chain(backend: Backend) -> None:
+    """Two regions' sealers on their own REPEATABLE READ pools, sealing one shard at once while a
+    writer appends: the chain head row is where they meet, so each event is sealed exactly once."""
+    for sql in REFUSE_RESEAL:
+        backend.execute(sql)
+    _append(backend, 40)
+    pools = [sealer_pool(backend.url), sealer_pool(backend.url)]
+    runners = [backend.runner(policy=RetryPolicy(30)) for _ in pools]
+    sealers = [LoopSealer(pools[i], runners[i], random.Random(i), batch=5) for i in range(2)]
+    sealed = [0, 0]
+
+    async def seal(i: int) -> None:
+        for _ in range(30):
+            sealed[i] += await sealers[i].seal_shard(SHARD)
+            await asyncio.sleep(0)
+
+    async def write() -> None:
+        for i in range(20):
+            await asyncio.to_thread(_append, backend, 2, BASE_US + 1000 + i)
+
+    try:
+        await asyncio.gather(seal(0), seal(1), write())
+        rest = await sealers[0].seal_pending()
+    finally:
+        for pool in pools:
+            await pool.close()
+    assert sealed[0] > 0 and sealed[1] > 0, sealed
+    assert sum(sealed) + rest == 80
+    assert _sequences(backend) == list(range(1, 81))
+    report = chain.verify_shard(backend.engine, SHARD)
+    assert (report.ok, report.checked, report.unsealed) == (True, 80, 0), report.problem
+    print("sealer retries:", [r.stats.retries for r in runners])
+
+
+async def test_a_seal_is_never_the_reason_a_serializable_writer_fails(backend: Backend) -> None:
+    """Write skew through a chain: a SERIALIZABLE writer reads the shard's chain head, a seal of the
+    shard commits, then the writer appends an event to the range the seal read. A SERIALIZABLE seal
+    closes a cycle, so PostgreSQL cancels the writer; the sealer's own pool (REPEATABLE READ) takes
+    no SIREAD locks, so the writer commits and the next pass seals its event."""
+    insert = (
+        "INSERT INTO order_events (event_id, shard_key, order_id, order_version, event_type,"
+        " from_status, to_status, actor, reason, occurred_us)"
+        " VALUES (%s, %s, 'eu-3-late', 1, 'created', NULL, 'pending', 'tester', '', %s)"
+    )
+    outcomes: dict[str, str] = {}
+    for n, (name, pool) in enumerate(
+        (("serializable", AsyncPg(backend.url, size=1)), ("sealer_pool", sealer_pool(backend.url)))
+    ):
+        _append(backend, 4, start_us=BASE_US + 100 * n)
+        sealer = LoopSealer(pool, backend.runner(policy=FAST), random.Random(n))
+        try:
+            with psycopg.connect(_conninfo(backend.url), autocommit=True) as writer:
+                writer.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+                writer.execute("SELECT last_sequence FROM shard_chains WHERE shard_key = %s", (str(SHARD),))
+                assert await sealer.seal_shard(SHARD) == 4
+                try:
+                    writer.execute(insert, (f"late-{n}", str(SHARD), BASE_US + 100 * n + 50))
+                    writer.execute("COMMIT")
+                    outcomes[name] = "committed"
+                except psycopg.errors.SerializationFailure:
+                    outcomes[name] = "cancelled"
+            if outcomes[name] == "committed":
+                assert await sealer.seal_pending() == 1
+        finally:
+            await pool.close()
+    assert outcomes == {"serializable": "cancelled", "sealer_pool": "committed"}
+    report = chain.verify_shard(backend.engine, SHARD)
+    assert (report.ok, report.checked, report.unsealed) == (True, 9, 0), report.problem
+
+
+def _conninfo(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def test_a_serialization_failure_reruns_the_transaction_from_the_new_head(

@@ -1,5 +1,6 @@
-"""AsyncPg against a real PostgreSQL: bounded connections, SERIALIZABLE sessions, a broken connection
-is never reused, an unreachable database is DatabaseUnavailable, close() ends it."""
+"""AsyncPg against a real PostgreSQL: bounded connections, SERIALIZABLE sessions (or REPEATABLE READ,
+unprepared, when asked), a broken connection is never reused, an unreachable database is
+DatabaseUnavailable, close() ends it."""
 
 from __future__ import annotations
 
@@ -27,6 +28,31 @@ async def test_sessions_are_serializable_autocommit_and_reused(postgres_url: str
             assert conn.pgconn.backend_pid == first  # the idle connection was kept
     finally:
         await pool.close()
+
+
+async def test_a_pool_asked_for_repeatable_read_and_no_prepared_statements_gets_them(
+    postgres_url: str,
+) -> None:
+    pool = AsyncPg(postgres_url, size=1, isolation="repeatable read", prepare_threshold=None)
+    default = AsyncPg(postgres_url, size=1)
+    try:
+        for chosen, prepared in ((pool, 0), (default, 1)):
+            async with chosen.connection() as conn:
+                cursor = await conn.execute("SHOW transaction_isolation")
+                level = await cursor.fetchone()
+                async with conn.transaction():
+                    cursor = await conn.execute("SHOW transaction_isolation")
+                    assert await cursor.fetchone() == level  # explicit transactions too
+                for _ in range(8):  # psycopg prepares server-side after 5 executions by default
+                    await conn.execute("SELECT count(*) FROM pg_class WHERE relname = %s", ("x",))
+                cursor = await conn.execute("SELECT count(*) FROM pg_prepared_statements")
+                assert await cursor.fetchone() == (prepared,)
+                assert level == (("repeatable read",) if chosen is pool else ("serializable",))
+    finally:
+        await pool.close()
+        await default.close()
+    with pytest.raises(ValueError, match="isolation"):
+        AsyncPg(postgres_url, isolation="read committed")
 
 
 async def test_at_most_max_open_connections_at_a_time(postgres_url: str) -> None:
