@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ordermesh.record import Record
 from ordermesh.shard import ShardKey
 from ordermesh.status import OrderStatus
 
@@ -24,7 +25,7 @@ class EventType(StrEnum):
 
 
 @dataclass(frozen=True)
-class OrderEvent:
+class OrderEvent(Record):
     """One change of one order, appended in the same transaction as the change itself."""
 
     event_id: str
@@ -56,7 +57,7 @@ class OrderEvent:
 
 
 @dataclass(frozen=True)
-class SealedEvent:
+class SealedEvent(Record):
     """An event with its place in the shard's chain: hash = sha256(prev_hash || canonical event)."""
 
     event: OrderEvent
@@ -96,12 +97,13 @@ def seal(events: Iterable[OrderEvent], last_sequence: int, last_hash: str) -> li
 
 
 @dataclass(frozen=True)
-class ChainReport:
+class ChainReport(Record):
     shard: ShardKey
     checked: int
     ok: bool
     first_bad_sequence: int | None = None
     problem: str = ""
+    unsealed: int = 0  # events of the shard still waiting for the sealer, where the caller counted them
 
 
 def verify_chain(shard: ShardKey, sealed: Iterable[SealedEvent]) -> ChainReport:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ordermesh.errors import InvalidArgument
+from ordermesh.record import Record
 
 # Crockford base32, lower case: no i, l, o, u, so ids survive being read aloud or retyped.
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -21,7 +22,7 @@ TokenSource = Callable[[int], bytes]
 
 
 @dataclass(frozen=True)
-class OrderIdParts:
+class OrderIdParts(Record):
     zone: str
     bucket: int
     token: str

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ordermesh.record import Record
+
 # ISO 4217 active codes -> number of minor-unit digits (informational; amounts are already minor units).
 CURRENCY_EXPONENTS: dict[str, int] = {
     **dict.fromkeys(
@@ -28,7 +30,7 @@ def is_currency(code: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Money:
+class Money(Record):
     """An amount in minor units of one currency."""
 
     amount_minor: int

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from ordermesh.countries import is_country
 from ordermesh.errors import FieldViolation, InvalidArgument, InvalidTransition, StaleVersion
 from ordermesh.money import MAX_AMOUNT_MINOR, Money, is_currency
+from ordermesh.record import Record
 from ordermesh.status import CANCELLABLE, INITIAL, OrderStatus, can_transition
 
 MAX_LINES = 200
@@ -21,14 +22,14 @@ _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f-\x9f]*")  # no C0/C1 control character
 
 
 @dataclass(frozen=True)
-class Customer:
+class Customer(Record):
     customer_id: str
     country: str
     tier: int = 0  # customer tier for allocation, 0..MAX_TIER (consistency.allocation.Tier); stored
 
 
 @dataclass(frozen=True)
-class OrderLine:
+class OrderLine(Record):
     sku: str
     quantity: int
     unit_price: Money
@@ -39,7 +40,7 @@ class OrderLine:
 
 
 @dataclass(frozen=True)
-class OrderDraft:
+class OrderDraft(Record):
     """What a storefront asks for, before it has an id, a zone or a status."""
 
     customer: Customer
@@ -47,7 +48,7 @@ class OrderDraft:
 
 
 @dataclass(frozen=True)
-class Order:
+class Order(Record):
     order_id: str
     tenant: str
     zone: str

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ordermesh.errors import NotFound, ResidencyViolation
+from ordermesh.record import Record
 from ordermesh.topology import Topology
 
 
 @dataclass(frozen=True)
-class ResidencyDecision:
+class ResidencyDecision(Record):
     tenant: str
     country: str
     zone: str

@@ -7,6 +7,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from ordermesh.record import Record
+
 _NAME = re.compile(r"^[a-z][a-z0-9]{0,15}$")
 _TENANT = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
 _BUCKET = re.compile(r"0|[1-9][0-9]*")  # ASCII only: str.isdigit() also takes "²"
@@ -31,7 +33,7 @@ def stable_bucket(tenant: str, buckets_per_zone: int) -> int:
 
 
 @dataclass(frozen=True, order=True)
-class ShardKey:
+class ShardKey(Record):
     """(tenant, zone, bucket): one tenant's orders in one zone."""
 
     tenant: str
@@ -71,7 +73,7 @@ def _for_tenant(tenant: str, zone: str, buckets_per_zone: int) -> ShardKey:
 
 
 @dataclass(frozen=True)
-class Placement:
+class Placement(Record):
     """Where a shard's writes are served, and the fencing epoch of that assignment."""
 
     shard: ShardKey

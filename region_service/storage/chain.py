@@ -97,13 +97,6 @@ _SEAL_EACH = (
 
 
 @dataclass(frozen=True)
-class ShardChainReport(ChainReport):
-    """A ChainReport plus how many events of the shard still wait for the sealer."""
-
-    unsealed: int = 0
-
-
-@dataclass(frozen=True)
 class SealPlan:
     """What one seal transaction writes: the events' places in the chain, and the shard's new head
     (`head_statement`: INSERT_HEAD on the shard's first seal, else UPDATE_HEAD)."""
@@ -173,13 +166,13 @@ def seal_pending(target: SqlTransactionRunner | Engine, batch: int = 1000, max_s
     return total
 
 
-def verify_shard(target: SqlTransactionRunner | Engine, shard: ShardKey) -> ShardChainReport:
+def verify_shard(target: SqlTransactionRunner | Engine, shard: ShardKey) -> ChainReport:
     """Recomputes the shard's chain from genesis (one read-only snapshot) and checks it ends at the
     chain head, so a removed tail is caught too; also counts the still-unsealed events."""
     return as_runner(target).run(lambda uow: _verify(uow, shard), read_only=True)
 
 
-def _verify(uow: SqlUnitOfWork, shard: ShardKey) -> ShardChainReport:
+def _verify(uow: SqlUnitOfWork, shard: ShardKey) -> ChainReport:
     conn, key = uow.connection, str(shard)
     head = conn.execute(HEAD.core, {"b_key": key}).first()
     unsealed = conn.execute(
@@ -215,5 +208,5 @@ def _verify(uow: SqlUnitOfWork, shard: ShardKey) -> ShardChainReport:
     elif report.ok and log_hash != head_hash:
         fields.update(ok=False, first_bad_sequence=head_sequence,
                       problem="the last sealed event's hash does not match the chain head")
-    return ShardChainReport(**fields, unsealed=int(unsealed))
+    return ChainReport(**fields, unsealed=int(unsealed))
 

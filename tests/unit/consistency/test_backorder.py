@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from consistency.backorder import (
@@ -28,7 +30,7 @@ def order(status: OrderStatus = S.PENDING) -> Order:
     line = OrderLine("SKU-1", 4, Money(100, "EUR"))
     draft = OrderDraft(Customer("c1", "DE"), (line, OrderLine("SKU-2", 6, Money(50, "EUR"))))
     o = Order.create("ord-1", "acme", "eu", 3, draft, now_us=1)
-    return o if status is S.PENDING else o.__class__(**{**o.__dict__, "status": status})
+    return o if status is S.PENDING else dataclasses.replace(o, status=status)
 
 
 FULL = [LineDemand(0, "SKU-1", 4, 9), LineDemand(1, "SKU-2", 6, 6)]
