@@ -2,6 +2,7 @@
 # Idempotent installer for running ordermesh's tests on a fresh Debian 12 machine (or a prepared one).
 #
 #   deploy/bootstrap.sh                 system packages (PostgreSQL, ZooKeeper, Java) + .venv
+#                                       + the hot modules compiled with mypyc (deploy/compile.py)
 #   deploy/bootstrap.sh --python-only   just .venv (all `ordermesh demo` needs)
 #   deploy/bootstrap.sh --bench         the above, plus g++, pkg-config and grpc++ for the benchmarks'
 #                                       C++ load generator (tests/benchmarks/loadgen.cc)
@@ -134,4 +135,11 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   say "installing ordermesh[dev,fast] into .venv (pyproject.toml changed)"
   run "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$repo[dev,fast]"
   echo "$want" >"$stamp"
+fi
+
+# --- compiled hot path -----------------------------------------------------------------------
+# CreateOrder's hot modules as C (deploy/compile.py: mypyc, in place), rebuilt when their sources
+# changed; pure Python where no C compiler is found. `make demo` does not need them.
+if [ "$python_only" = false ]; then
+  (cd "$repo" && "$venv/bin/python" -m deploy.compile) >&2 || die "compiling the hot modules failed (see above)"
 fi

@@ -29,6 +29,8 @@ from consistency.memory_coordinator import MemoryCoordinator
 from ordermesh.api.v1 import inventory_pb2, pool_peers_pb2
 from ordermesh.api.v1 import orders_pb2 as pb
 from ordermesh.clock import Clock, SystemClock
+from ordermesh.compiled import MODULES as COMPILABLE
+from ordermesh.compiled import running_compiled
 from ordermesh.ids import TokenSource
 from ordermesh.shard import ShardKey
 from ordermesh.topology import Topology
@@ -230,8 +232,9 @@ class RegionServer:
         ]
         loop = type(asyncio.get_running_loop())
         log.info(
-            "region %s (zone %s) serving on %s:%d (event loop %s.%s)",
+            "region %s (zone %s) serving on %s:%d (event loop %s.%s; %d of %d hot modules compiled)",
             cfg.region, self.zone, cfg.host, self.port, loop.__module__, loop.__qualname__,
+            len(running_compiled()), len(COMPILABLE),
         )  # fmt: skip
 
     def _purge(self) -> object:
