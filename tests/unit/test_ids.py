@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -38,6 +40,15 @@ def test_the_token_is_26_crockford_characters() -> None:
         assert len(token) == 26
         assert set(token) <= set(CROCKFORD)
         assert not set(token) & set("ilou")
+
+
+def test_the_token_is_the_value_in_base_32_most_significant_digit_first() -> None:
+    rng = random.Random(11)
+    for _ in range(2000):
+        raw = rng.randbytes(16)
+        value = int.from_bytes(raw, "big")
+        digits = "".join(CROCKFORD[(value >> (5 * k)) & 31] for k in reversed(range(26)))
+        assert new_order_id("eu", 1, lambda n, raw=raw: raw) == f"eu-1-{digits}"
 
 
 def test_an_injected_token_source_makes_ids_deterministic() -> None:
