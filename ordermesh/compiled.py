@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import importlib.machinery
+import sys
 
 # Paths from the repository root; deploy/compile.py says why these and not others.
 MODULES = (
@@ -20,11 +20,12 @@ MODULES = (
 
 
 def running_compiled() -> list[str]:
-    """The MODULES this process imported from a compiled extension, not from their source."""
+    """The MODULES this process has imported from a compiled extension, not from their source (it
+    imports nothing itself: the kernel does not import region_service)."""
     suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
     out = []
     for path in MODULES:
-        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
-        if str(getattr(module, "__file__", "")).endswith(suffixes):
+        module = sys.modules.get(path.removesuffix(".py").replace("/", "."))
+        if module is not None and str(getattr(module, "__file__", "")).endswith(suffixes):
             out.append(path)
     return out

@@ -39,9 +39,9 @@ from typing import Any
 import pytest
 import yaml
 
+from deploy.compile import compiled
 from deploy.postgres_server import PostgresServer
 from ordermesh.compiled import MODULES as COMPILABLE
-from ordermesh.compiled import running_compiled
 from ordermesh.topology import hash_api_key
 from region_service.storage import migrate
 
@@ -349,7 +349,7 @@ def calibration(om: list[Figures], pgb: list[Figures], ratios: list[float]) -> d
             "name": "create_order_vs_pgbench", "target_ratio": TARGET_RATIO,
             "median_ratio": round(statistics.median(ratios), 4),
             "config": {"rounds": len(om), "seconds": SECONDS, "warmup_s": WARMUP, "concurrency": CONCURRENCY,
-                       "client": load_client(), "compiled_modules": running_compiled(),
+                       "client": load_client(), "compiled_modules": compiled(),
                        "pgbench_mode": PGBENCH_MODE, "pgbench_max_tries": PGBENCH_MAX_TRIES,
                        "server_processes": 1, "durable": True, "cpus": os.cpu_count()},
             "ordermesh": [asdict(f) for f in om], "pgbench": [asdict(f) for f in pgb],
@@ -411,7 +411,7 @@ def test_create_order_against_pgbench(tmp_path: Path) -> None:
     print(f"\nCreateOrder (3 lines) vs pgbench equivalent transaction: concurrency {CONCURRENCY}, "
           f"{SECONDS}s after {WARMUP}s warm-up, {ROUNDS} rounds, pgbench -M {PGBENCH_MODE}, "
           f"1 server process, {load_client()} client, "
-          f"{len(running_compiled())} of {len(COMPILABLE)} hot modules compiled (deploy/compile.py)")
+          f"{len(compiled())} of {len(COMPILABLE)} hot modules compiled (deploy/compile.py)")
     print(_table(om, pgb, ratios))
     best = statistics.median(p.throughput_per_s for p in pgb)
     print(f"floor: a grpc.aio CreateOrder doing nothing, same process model and load: "
