@@ -12,16 +12,18 @@ its `.py`, which Python then imports instead, plus one shared `*__mypyc.*.so` at
 root. Left out: modules whose classes interpreted code subclasses (gRPC servicers), or whose
 functions tests replace with monkeypatch (a compiled caller binds its callee at build time).
 
-Freshness: a build records each source's sha256 in MANIFEST. A `.so` whose source changed since is
-stale, and a stale one would run old code: `stale()` names them and the test suite refuses to
-start on them; `region serve` says in its start line how many modules run compiled.
-`python -m deploy.compile` builds when anything is missing or stale (`--force`: always), `--check`
-exits 1 if anything is stale, and `--clean` removes every compiled file (pure Python again).
+Freshness: a build records, per module, the sha256 of its source and of the project modules it
+imports (`fingerprint`) in MANIFEST. A `.so` whose fingerprint changed since is stale, and a stale
+one would run old code: `stale()` names them and the test suite refuses to start on them;
+`region serve` says in its start line how many modules run compiled. `python -m deploy.compile`
+builds when anything is missing or stale (`--force`: always), `--check` exits 1 if anything is
+stale, and `--clean` removes every compiled file (pure Python again).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -53,6 +55,34 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def fingerprint(module: str, root: Path = ROOT) -> str:
+    """The module's source and those of the project modules it imports directly: the compiled code
+    took their types as they were at build time, so a change to either makes the build stale."""
+    source = root / module
+    paths = [source, *_imported(source, root)]
+    return hashlib.sha256("".join(f"{p.relative_to(root)}:{digest(p)};" for p in paths).encode()).hexdigest()
+
+
+def _imported(source: Path, root: Path) -> list[Path]:
+    """Project modules (or packages' __init__) that `source` imports, wherever in it."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    found = set()
+    for name in names:
+        if name.split(".")[0] not in PACKAGES:
+            continue
+        base = root / name.replace(".", "/")
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file() and candidate != source:
+                found.add(candidate)
+    return sorted(found)
+
+
 def stale(root: Path = ROOT, manifest: Path | None = None) -> list[str]:
     """Modules whose compiled file no longer matches its source (or that no build recorded), and
     compiled files of modules no longer in MODULES: each would shadow its current source."""
@@ -60,7 +90,7 @@ def stale(root: Path = ROOT, manifest: Path | None = None) -> list[str]:
     changed = [
         module
         for module in MODULES
-        if compiled_file(module, root) is not None and recorded.get(module) != digest(root / module)
+        if compiled_file(module, root) is not None and recorded.get(module) != fingerprint(module, root)
     ]
     return changed + [str(path.relative_to(root)) for path in _orphans(root)]
 
@@ -96,7 +126,7 @@ def build(root: Path = ROOT) -> None:
         raise RuntimeError(f"mypyc failed ({done.returncode}):\n{tail}")
     manifest = root / "build" / "mypyc-manifest.json"
     manifest.parent.mkdir(exist_ok=True)
-    manifest.write_text(json.dumps({m: digest(root / m) for m in MODULES}, indent=1) + "\n")
+    manifest.write_text(json.dumps({m: fingerprint(m, root) for m in MODULES}, indent=1) + "\n")
 
 
 def clean(root: Path = ROOT) -> None:
@@ -147,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     old = stale()
     if args.check:
         for module in old:
-            print(f"stale: {module} changed since it was compiled (python -m deploy.compile)")
+            print(f"stale: {module} (or a project module it imports) changed since it was compiled;"
+                  " rebuild with `python -m deploy.compile`")
         return 1 if old else 0
     if not args.force and not old and len(compiled()) == len(MODULES):
         print(f"compiled modules are fresh ({len(MODULES)})")

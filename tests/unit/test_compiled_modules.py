@@ -32,13 +32,31 @@ def _tree(root: Path, compiled: tuple[str, ...], recorded: dict[str, str] | None
 def test_a_compiled_module_is_fresh_while_its_source_matches_the_recorded_digest(tmp_path: Path) -> None:
     first, second = MODULES[0], MODULES[1]
     _tree(tmp_path, (first, second), recorded={})
-    digests = {m: build.digest(tmp_path / m) for m in MODULES}
+    digests = {m: build.fingerprint(m, tmp_path) for m in MODULES}
     (tmp_path / "build" / "mypyc-manifest.json").write_text(json.dumps(digests))
     assert build.stale(tmp_path) == []
     assert build.compiled(tmp_path) == [first, second]
 
     (tmp_path / second).write_text("# edited after the build\n")
     assert build.stale(tmp_path) == [second]
+
+
+def test_a_change_to_a_project_module_it_imports_makes_a_compiled_module_stale(tmp_path: Path) -> None:
+    importer = "ordermesh/order.py"
+    _tree(tmp_path, (importer,))
+    imports = "import json\nfrom ordermesh.money import Money\nfrom ordermesh import status\n"
+    (tmp_path / importer).write_text(imports)
+    for dependency in ("ordermesh/money.py", "ordermesh/status.py"):
+        (tmp_path / dependency).write_text("# v1\n")
+    (tmp_path / "build").mkdir()
+    manifest = tmp_path / "build" / "mypyc-manifest.json"
+    manifest.write_text(json.dumps({importer: build.fingerprint(importer, tmp_path)}))
+    assert build.stale(tmp_path) == []
+    # `from module import name`, then `from package import module`
+    for dependency in ("ordermesh/money.py", "ordermesh/status.py"):
+        (tmp_path / dependency).write_text("# v2\n")
+        assert build.stale(tmp_path) == [importer], dependency
+        manifest.write_text(json.dumps({importer: build.fingerprint(importer, tmp_path)}))
 
 
 def test_a_compiled_module_no_build_recorded_is_stale_and_plain_sources_never_are(tmp_path: Path) -> None:
