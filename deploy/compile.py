@@ -13,7 +13,7 @@ root. Left out: modules whose classes interpreted code subclasses (gRPC servicer
 functions tests replace with monkeypatch (a compiled caller binds its callee at build time).
 
 Freshness: a build records, per module, the sha256 of its source and of the project modules it
-imports (`fingerprint`) in MANIFEST. A `.so` whose fingerprint changed since is stale, and a stale
+imports (`fingerprint`) in `manifest()`. A `.so` whose fingerprint changed since is stale, and a stale
 one would run old code: `stale()` names them and the test suite refuses to start on them;
 `region serve` says in its start line how many modules run compiled. `python -m deploy.compile`
 builds when anything is missing or stale (`--force`: always), `--check` exits 1 if anything is
@@ -37,7 +37,6 @@ from pathlib import Path
 from ordermesh.compiled import MODULES
 
 ROOT = Path(__file__).resolve().parents[1]
-MANIFEST = ROOT / "build" / "mypyc-manifest.json"
 PACKAGES = ("ordermesh", "region_service", "router", "consistency", "simulation", "chaos", "deploy")
 
 
@@ -83,10 +82,15 @@ def _imported(source: Path, root: Path) -> list[Path]:
     return sorted(found)
 
 
-def stale(root: Path = ROOT, manifest: Path | None = None) -> list[str]:
+def manifest(root: Path = ROOT) -> Path:
+    """Where a build records its fingerprints."""
+    return root / "build" / "mypyc-manifest.json"
+
+
+def stale(root: Path = ROOT) -> list[str]:
     """Modules whose compiled file no longer matches its source (or that no build recorded), and
     compiled files of modules no longer in MODULES: each would shadow its current source."""
-    recorded = _read(manifest or root / "build" / "mypyc-manifest.json")
+    recorded = _read(manifest(root))
     changed = [
         module
         for module in MODULES
@@ -114,7 +118,7 @@ def why_not() -> str | None:
 
 
 def build(root: Path = ROOT) -> None:
-    """Compiles MODULES in place, then records their sources' digests. Raises on failure, after
+    """Compiles MODULES in place, then records their fingerprints. Raises on failure, after
     removing whatever it had built, so a failed build leaves pure Python."""
     clean(root)
     done = subprocess.run(
@@ -124,9 +128,9 @@ def build(root: Path = ROOT) -> None:
         clean(root)
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-30:])
         raise RuntimeError(f"mypyc failed ({done.returncode}):\n{tail}")
-    manifest = root / "build" / "mypyc-manifest.json"
-    manifest.parent.mkdir(exist_ok=True)
-    manifest.write_text(json.dumps({m: fingerprint(m, root) for m in MODULES}, indent=1) + "\n")
+    record = manifest(root)
+    record.parent.mkdir(exist_ok=True)
+    record.write_text(json.dumps({m: fingerprint(m, root) for m in MODULES}, indent=1) + "\n")
 
 
 def clean(root: Path = ROOT) -> None:
@@ -139,7 +143,7 @@ def clean(root: Path = ROOT) -> None:
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         for shared in root.glob(f"*__mypyc{suffix}"):
             shared.unlink()
-    (root / "build" / "mypyc-manifest.json").unlink(missing_ok=True)
+    manifest(root).unlink(missing_ok=True)
 
 
 def _orphans(root: Path) -> list[Path]:

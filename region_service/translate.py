@@ -141,16 +141,22 @@ def list_filters_from_pb(
 
 
 def timestamp_pb(us: int) -> Timestamp:
+    return Timestamp(**_time_fields(us))
+
+
+def _time_fields(us: int) -> dict[str, int]:
     seconds, micros = divmod(us, 1_000_000)
-    return Timestamp(seconds=seconds, nanos=micros * 1000)
+    return {"seconds": seconds, "nanos": micros * 1000}
+
+
+def _money_fields(money: Money) -> dict[str, int | str]:
+    return {"amount_minor": money.amount_minor, "currency": money.currency}
 
 
 def order_to_pb(order: Order) -> pb.Order:
     # Nested messages given as dicts: upb builds them in place, where a message object is built and
     # then copied in (half the time of this function, which renders every stored CreateOrder answer).
-    customer, total = order.customer, order.total
-    created_s, created_us = divmod(order.create_time_us, 1_000_000)
-    updated_s, updated_us = divmod(order.update_time_us, 1_000_000)
+    customer = order.customer
     return pb.Order(
         name=f"orders/{order.order_id}",
         order_id=order.order_id,
@@ -160,20 +166,16 @@ def order_to_pb(order: Order) -> pb.Order:
             "tier": tier_to_pb(customer.tier),
         },
         lines=[
-            {
-                "sku": x.sku,
-                "quantity": x.quantity,
-                "unit_price": {"amount_minor": x.unit_price.amount_minor, "currency": x.unit_price.currency},
-            }
+            {"sku": x.sku, "quantity": x.quantity, "unit_price": _money_fields(x.unit_price)}
             for x in order.lines
         ],
         status=status_to_pb(order.status),
-        total={"amount_minor": total.amount_minor, "currency": total.currency},
+        total=_money_fields(order.total),
         version=order.version,
         etag=order.etag,
         zone=order.zone,
-        create_time={"seconds": created_s, "nanos": created_us * 1000},
-        update_time={"seconds": updated_s, "nanos": updated_us * 1000},
+        create_time=_time_fields(order.create_time_us),
+        update_time=_time_fields(order.update_time_us),
     )
 
 

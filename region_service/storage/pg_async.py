@@ -40,6 +40,11 @@ AsyncConnection = psycopg.AsyncConnection[Any]
 ISOLATION_LEVELS = ("serializable", "repeatable read")
 
 
+def conninfo(url: str | URL) -> str:
+    """libpq's connection string for a SQLAlchemy PostgreSQL URL (any driver suffix)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 class AsyncPg:
     """At most `max_open` connections to one zone database at a time (callers beyond wait their
     turn), opened on demand, of which up to `size` idle ones are kept. Sessions run at `isolation`
@@ -63,7 +68,7 @@ class AsyncPg:
         # libpq splits `options` at spaces unless they are escaped.
         self._options = "-c default_transaction_isolation=" + isolation.replace(" ", "\\ ")
         self._prepare_threshold = prepare_threshold
-        self._conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._conninfo = conninfo(parsed)
         self._size = size
         self._connect_timeout_s = connect_timeout_s
         self._idle: list[AsyncConnection] = []

@@ -19,7 +19,6 @@ from typing import Any, cast
 import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from ordermesh.audit import GENESIS_HASH
 from ordermesh.client import StorefrontClient
@@ -36,7 +35,7 @@ from region_service.ports import TransactionRunner
 from region_service.storage import chain, pg_async
 from region_service.storage.engine import make_engine
 from region_service.storage.migrate import upgrade
-from region_service.storage.pg_async import AsyncPg
+from region_service.storage.pg_async import AsyncPg, conninfo
 from region_service.storage.pg_seal import LoopSealer, sealer_pool
 from region_service.storage.repositories import SqlUnitOfWork
 from tests.integration.region_harness import ACME_KEY, make_topology, running_region
@@ -245,7 +244,7 @@ async def test_a_seal_is_never_the_reason_a_serializable_writer_fails(backend: B
         _append(backend, 4, start_us=BASE_US + 100 * n)
         sealer = LoopSealer(pool, backend.runner(policy=FAST), random.Random(n))
         try:
-            with psycopg.connect(_conninfo(backend.url), autocommit=True) as writer:
+            with psycopg.connect(conninfo(backend.url), autocommit=True) as writer:
                 writer.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
                 writer.execute("SELECT last_sequence FROM shard_chains WHERE shard_key = %s", (str(SHARD),))
                 assert await sealer.seal_shard(SHARD) == 4
@@ -263,9 +262,6 @@ async def test_a_seal_is_never_the_reason_a_serializable_writer_fails(backend: B
     report = chain.verify_shard(backend.engine, SHARD)
     assert (report.ok, report.checked, report.unsealed) == (True, 9, 0), report.problem
 
-
-def _conninfo(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @pytest.mark.parametrize("isolation", ["serializable", "sealer_pool"])

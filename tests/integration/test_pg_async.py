@@ -9,10 +9,9 @@ import socket
 
 import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from ordermesh.errors import DatabaseUnavailable
-from region_service.storage.pg_async import AsyncPg
+from region_service.storage.pg_async import AsyncPg, conninfo
 from region_service.storage.transactions import ConnectionLost, is_retryable
 
 
@@ -82,7 +81,7 @@ async def test_a_connection_that_breaks_in_use_is_connection_lost_and_dropped(po
         with pytest.raises(ConnectionLost) as lost:
             async with pool.connection() as conn:
                 assert conn.pgconn.backend_pid == victim
-                async with await psycopg.AsyncConnection.connect(_conninfo(postgres_url)) as killer:
+                async with await psycopg.AsyncConnection.connect(conninfo(postgres_url)) as killer:
                     await killer.execute("SELECT pg_terminate_backend(%s)", (victim,))
                 await conn.execute("SELECT 1")
         assert is_retryable(lost.value)  # callers re-run their (idempotent) work on a fresh one
@@ -92,9 +91,6 @@ async def test_a_connection_that_breaks_in_use_is_connection_lost_and_dropped(po
     finally:
         await pool.close()
 
-
-def _conninfo(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def test_an_unreachable_database_is_database_unavailable() -> None:

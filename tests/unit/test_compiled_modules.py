@@ -26,14 +26,14 @@ def _tree(root: Path, compiled: tuple[str, ...], recorded: dict[str, str] | None
         (root / module).with_suffix(SUFFIX).write_bytes(b"\x7fELF")
     if recorded is not None:
         (root / "build").mkdir(exist_ok=True)
-        (root / "build" / "mypyc-manifest.json").write_text(json.dumps(recorded))
+        build.manifest(root).write_text(json.dumps(recorded))
 
 
 def test_a_compiled_module_is_fresh_while_its_source_matches_the_recorded_digest(tmp_path: Path) -> None:
     first, second = MODULES[0], MODULES[1]
     _tree(tmp_path, (first, second), recorded={})
     digests = {m: build.fingerprint(m, tmp_path) for m in MODULES}
-    (tmp_path / "build" / "mypyc-manifest.json").write_text(json.dumps(digests))
+    build.manifest(tmp_path).write_text(json.dumps(digests))
     assert build.stale(tmp_path) == []
     assert build.compiled(tmp_path) == [first, second]
 
@@ -49,7 +49,7 @@ def test_a_change_to_a_project_module_it_imports_makes_a_compiled_module_stale(t
     for dependency in ("ordermesh/money.py", "ordermesh/status.py"):
         (tmp_path / dependency).write_text("# v1\n")
     (tmp_path / "build").mkdir()
-    manifest = tmp_path / "build" / "mypyc-manifest.json"
+    manifest = build.manifest(tmp_path)
     manifest.write_text(json.dumps({importer: build.fingerprint(importer, tmp_path)}))
     assert build.stale(tmp_path) == []
     # `from module import name`, then `from package import module`
@@ -82,7 +82,7 @@ def test_clean_removes_every_compiled_file_and_the_record(tmp_path: Path) -> Non
     (tmp_path / f"0123abcd__mypyc{SUFFIX}").write_bytes(b"\x7fELF")
     build.clean(tmp_path)
     assert build.compiled(tmp_path) == []
-    assert not list(tmp_path.glob("*__mypyc*")) and not (tmp_path / "build" / "mypyc-manifest.json").exists()
+    assert not list(tmp_path.glob("*__mypyc*")) and not build.manifest(tmp_path).exists()
     assert all((tmp_path / m).exists() for m in MODULES)  # the sources stay
 
 
